@@ -1,1 +1,52 @@
-//! placeholder
+//! # tango: Tango Controls for Rust
+//!
+//! Talk to the devices of a [Tango Controls](https://www.tango-controls.org) system —
+//! the control system of synchrotrons, lasers and telescopes — over its real wire
+//! protocol (CORBA GIOP/IIOP with the Tango IDL), interoperable with cppTango, PyTango
+//! and JTango servers.
+//!
+//! ```no_run
+//! use tango::DeviceProxy;
+//!
+//! let dev = DeviceProxy::new("tango://127.0.0.1:10000/sys/tg_test/1#dbase=no")?;
+//! println!("state: {}", dev.state()?);
+//! let attr = dev.read_attribute("double_scalar")?;
+//! println!("{attr}");
+//! let echoed: f64 = tango::extract(dev.command_inout("DevDouble", 3.5)?)?;
+//! assert_eq!(echoed, 3.5);
+//! # Ok::<(), tango::Error>(())
+//! ```
+//!
+//! The protocol itself lives in [`tango_core`] (sans-IO); this crate owns the sockets.
+//! The synchronous green mode is built in; the other green modes arrive with their
+//! runtime crates (see `docs/architecture.md`).
+
+mod attribute;
+mod attribute_proxy;
+mod data;
+mod error;
+mod info;
+mod proxy;
+mod transport;
+
+pub use attribute::{DeviceAttribute, FromAttrData};
+pub use attribute_proxy::AttributeProxy;
+pub use data::{
+    convert_command_arg, AttrData, FromCommandData, Image, IntoCommandData, TangoElement,
+    WriteValue,
+};
+pub use error::{Error, Result};
+pub use info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};
+pub use proxy::{DeviceProxy, DEFAULT_TIMEOUT};
+
+pub use tango_core;
+pub use tango_core::any::CommandData;
+pub use tango_core::idl::{
+    AttrDataFormat, AttrQuality, AttrWriteType, CmdArgType, DevEncoded, DevError, DevFailed,
+    DevSource, DevState, DispLevel, ErrSeverity, TimeVal,
+};
+
+/// Converts a command result to a Rust type: `let x: f64 = tango::extract(result)?`.
+pub fn extract<T: FromCommandData>(data: CommandData) -> Result<T> {
+    T::from_command_data(data)
+}
