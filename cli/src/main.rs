@@ -10,10 +10,6 @@
 //! Exit codes: 0 on success, 1 when the device or the value was refused (the error, with
 //! the whole Tango error stack, goes to stderr), 2 for usage errors.
 
-mod jsonish;
-mod report;
-mod value;
-
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -22,7 +18,8 @@ use serde_json::json;
 use tango::tango_core::name::TangoName;
 use tango::{AttrWriteType, DeviceProxy};
 
-use crate::value::{AttrSpec, ValueError};
+use tango_cli::value::{self, AttrSpec, ValueError};
+use tango_cli::{report, Failure};
 
 /// Talk to Tango devices: read, write and command them, and see what they offer.
 ///
@@ -127,21 +124,6 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
-}
-
-/// Why the command failed.
-#[derive(Debug)]
-enum Failure {
-    /// The Tango call failed.
-    Tango(tango::Error),
-    /// The value given on the command line does not fit.
-    Value(String),
-}
-
-impl From<tango::Error> for Failure {
-    fn from(e: tango::Error) -> Self {
-        Failure::Tango(e)
-    }
 }
 
 /// Connects to the device named on the command line, with the `--timeout` applied.

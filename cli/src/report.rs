@@ -3,7 +3,20 @@
 use serde_json::{json, Map, Value};
 use tango::{AttributeInfoEx, CommandInfo, DevFailed, DeviceInfo};
 
-use crate::Failure;
+/// Why a `tango` command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The Tango call failed.
+    Tango(tango::Error),
+    /// The value given on the command line does not fit.
+    Value(String),
+}
+
+impl From<tango::Error> for Failure {
+    fn from(e: tango::Error) -> Self {
+        Failure::Tango(e)
+    }
+}
 
 /// `DeviceInfo` as aligned `field: value` lines.
 pub fn info_text(i: &DeviceInfo) -> String {
