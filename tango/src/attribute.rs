@@ -93,7 +93,10 @@ impl DeviceAttribute {
         errors.push(DevError {
             reason: "API_AttributeFailed".to_owned(),
             severity: ErrSeverity::Err,
-            desc: format!("Failed to read_attribute on device, attribute {}", self.name),
+            desc: format!(
+                "Failed to read_attribute on device, attribute {}",
+                self.name
+            ),
             origin: "DeviceProxy::read_attribute()".to_owned(),
         });
         DevFailed { errors }
@@ -131,13 +134,16 @@ impl DeviceAttribute {
     fn from_parts(p: Parts) -> Self {
         let no_data = matches!(p.value, AttrValUnion::NoData(_));
         let dev_state = matches!(p.value, AttrValUnion::DevState(_));
-        let data_type = p.declared.filter(|t| *t != CmdArgType::Unknown).unwrap_or_else(|| {
-            if no_data {
-                CmdArgType::Unknown
-            } else {
-                p.value.data_type()
-            }
-        });
+        let data_type = p
+            .declared
+            .filter(|t| *t != CmdArgType::Unknown)
+            .unwrap_or_else(|| {
+                if no_data {
+                    CmdArgType::Unknown
+                } else {
+                    p.value.data_type()
+                }
+            });
         let data = AttrData::from_union(p.value, Some(data_type));
         let dim = |d: i32| usize::try_from(d).unwrap_or(0);
         let (dim_x, dim_y) = (dim(p.r_dim.dim_x), dim(p.r_dim.dim_y));
@@ -154,8 +160,18 @@ impl DeviceAttribute {
                 // Whatever follows the read part is the set point. TangoTest 9.3.4 sends
                 // one set-point element for read-write images while claiming w_dim (1,0):
                 // taking "the rest" copes with that (see docs/peer-quirks in shared/).
-                let w = (d.len() > n_read).then(|| d.slice(n_read..d.len()));
-                (Some(d.slice(0..n_read)), w)
+                let read = d.slice(0..n_read);
+                let w_n = w_dim_x * w_dim_y.max(1);
+                let w = if d.len() > n_read {
+                    Some(d.slice(n_read..d.len()))
+                } else if w_n > 0 && w_n == n_read {
+                    // A write-only attribute sends its set value once: it is both the
+                    // value and the set point (as cppTango's DeviceAttribute shows it).
+                    Some(read.clone())
+                } else {
+                    None
+                };
+                (Some(read), w)
             }
         };
         let nb_read = value.as_ref().map_or(0, AttrData::len);
@@ -270,7 +286,12 @@ impl FromAttrData for AttrData {
 /// Writes elements the way PyTango prints them: a scalar bare, arrays in brackets (long
 /// ones abbreviated with `...`), strings quoted.
 pub(crate) fn fmt_data(f: &mut fmt::Formatter<'_>, d: &AttrData, scalar: bool) -> fmt::Result {
-    fn list<T>(f: &mut fmt::Formatter<'_>, v: &[T], scalar: bool, item: impl Fn(&mut fmt::Formatter<'_>, &T) -> fmt::Result) -> fmt::Result {
+    fn list<T>(
+        f: &mut fmt::Formatter<'_>,
+        v: &[T],
+        scalar: bool,
+        item: impl Fn(&mut fmt::Formatter<'_>, &T) -> fmt::Result,
+    ) -> fmt::Result {
         if scalar && v.len() == 1 {
             return item(f, &v[0]);
         }
@@ -291,7 +312,9 @@ pub(crate) fn fmt_data(f: &mut fmt::Formatter<'_>, d: &AttrData, scalar: bool) -
         f.write_str("]")
     }
     match d {
-        AttrData::Bool(v) => list(f, v, scalar, |f, x| f.write_str(if *x { "True" } else { "False" })),
+        AttrData::Bool(v) => list(f, v, scalar, |f, x| {
+            f.write_str(if *x { "True" } else { "False" })
+        }),
         AttrData::Short(v) | AttrData::Enum(v) => list(f, v, scalar, |f, x| write!(f, "{x}")),
         AttrData::Long(v) => list(f, v, scalar, |f, x| write!(f, "{x}")),
         AttrData::Long64(v) => list(f, v, scalar, |f, x| write!(f, "{x}")),
@@ -304,7 +327,12 @@ pub(crate) fn fmt_data(f: &mut fmt::Formatter<'_>, d: &AttrData, scalar: bool) -
         AttrData::String(v) => list(f, v, scalar, |f, x| write!(f, "'{x}'")),
         AttrData::State(v) => list(f, v, scalar, |f, x| write!(f, "{x}")),
         AttrData::Encoded(v) => list(f, v, scalar, |f, x| {
-            write!(f, "('{}', <{} bytes>)", x.encoded_format, x.encoded_data.len())
+            write!(
+                f,
+                "('{}', <{} bytes>)",
+                x.encoded_format,
+                x.encoded_data.len()
+            )
         }),
     }
 }
@@ -335,7 +363,11 @@ impl fmt::Display for DeviceAttribute {
         writeln!(f, "    nb_read = {}", self.nb_read)?;
         writeln!(f, " nb_written = {}", self.nb_written)?;
         writeln!(f, "    quality = {}", self.quality)?;
-        writeln!(f, "r_dimension = AttributeDimension(dim_x = {}, dim_y = {})", self.dim_x, self.dim_y)?;
+        writeln!(
+            f,
+            "r_dimension = AttributeDimension(dim_x = {}, dim_y = {})",
+            self.dim_x, self.dim_y
+        )?;
         writeln!(
             f,
             "       time = TimeVal(tv_nsec = {}, tv_sec = {}, tv_usec = {})",
@@ -345,10 +377,18 @@ impl fmt::Display for DeviceAttribute {
         writeln!(f, "      value = {}", Shown(&self.value, scalar))?;
         writeln!(f, "    w_dim_x = {}", self.w_dim_x)?;
         writeln!(f, "    w_dim_y = {}", self.w_dim_y)?;
-        writeln!(f, "w_dimension = AttributeDimension(dim_x = {}, dim_y = {})", self.w_dim_x, self.w_dim_y)?;
+        writeln!(
+            f,
+            "w_dimension = AttributeDimension(dim_x = {}, dim_y = {})",
+            self.w_dim_x, self.w_dim_y
+        )?;
         write!(f, "    w_value = {}]", Shown(&self.w_value, scalar))?;
         for e in &self.errors {
-            write!(f, "\n  error: {} ({}): {} [{}]", e.reason, e.severity, e.desc, e.origin)?;
+            write!(
+                f,
+                "\n  error: {} ({}): {} [{}]",
+                e.reason, e.severity, e.desc, e.origin
+            )?;
         }
         Ok(())
     }
@@ -366,7 +406,12 @@ fn py_bool(b: bool) -> &'static str {
 mod tests {
     use super::*;
 
-    fn v5(value: AttrValUnion, format: AttrDataFormat, r: (i32, i32), w: (i32, i32)) -> AttributeValue5 {
+    fn v5(
+        value: AttrValUnion,
+        format: AttrDataFormat,
+        r: (i32, i32),
+        w: (i32, i32),
+    ) -> AttributeValue5 {
         let data_type = i32::from(value.data_type() as u32 as i32);
         AttributeValue5 {
             value,
@@ -375,8 +420,14 @@ mod tests {
             data_type,
             time: TimeVal::default(),
             name: "x".into(),
-            r_dim: AttributeDim { dim_x: r.0, dim_y: r.1 },
-            w_dim: AttributeDim { dim_x: w.0, dim_y: w.1 },
+            r_dim: AttributeDim {
+                dim_x: r.0,
+                dim_y: r.1,
+            },
+            w_dim: AttributeDim {
+                dim_x: w.0,
+                dim_y: w.1,
+            },
             err_list: vec![],
         }
     }
@@ -412,7 +463,12 @@ mod tests {
 
     #[test]
     fn failed_read_is_an_error_on_access() {
-        let mut v = v5(AttrValUnion::NoData(true), AttrDataFormat::Unknown, (0, 0), (0, 0));
+        let mut v = v5(
+            AttrValUnion::NoData(true),
+            AttrDataFormat::Unknown,
+            (0, 0),
+            (0, 0),
+        );
         v.quality = AttrQuality::Invalid;
         v.data_type = 0;
         v.err_list = vec![DevError {

@@ -151,7 +151,9 @@ impl AttrData {
                     .map(|n| match n.as_i128() {
                         Some(0) => Ok(false),
                         Some(1) => Ok(true),
-                        _ => Err(Error::type_mismatch(format!("{n} is not a DevBoolean (0 or 1)"))),
+                        _ => Err(Error::type_mismatch(format!(
+                            "{n} is not a DevBoolean (0 or 1)"
+                        ))),
                     })
                     .collect::<Result<_>>()?,
             ),
@@ -163,7 +165,9 @@ impl AttrData {
             CmdArgType::DevUShort => conv!(UShort, u16),
             CmdArgType::DevULong => conv!(ULong, u32),
             CmdArgType::DevULong64 => conv!(ULong64, u64),
-            CmdArgType::DevFloat => AttrData::Float(nums.iter().map(|n| n.as_f64() as f32).collect()),
+            CmdArgType::DevFloat => {
+                AttrData::Float(nums.iter().map(|n| n.as_f64() as f32).collect())
+            }
             CmdArgType::DevDouble => AttrData::Double(nums.iter().map(|n| n.as_f64()).collect()),
             other => {
                 return Err(Error::type_mismatch(format!(
@@ -537,7 +541,10 @@ pub fn convert_command_arg(arg: CommandData, target: CmdArgType) -> Result<Comma
         if a.len() == 1 {
             Ok(a)
         } else {
-            Err(Error::type_mismatch(format!("{target} takes one value, got {}", a.len())))
+            Err(Error::type_mismatch(format!(
+                "{target} takes one value, got {}",
+                a.len()
+            )))
         }
     };
     // Reuse the attribute conversions: command scalars and arrays map onto AttrData.
@@ -628,16 +635,26 @@ mod tests {
 
     #[test]
     fn numbers_convert_when_they_fit() {
-        let d = AttrData::Long(vec![1, -2]).convert_to(CmdArgType::DevShort).unwrap();
+        let d = AttrData::Long(vec![1, -2])
+            .convert_to(CmdArgType::DevShort)
+            .unwrap();
         assert_eq!(d, AttrData::Short(vec![1, -2]));
-        let e = AttrData::Long(vec![70000]).convert_to(CmdArgType::DevShort).unwrap_err();
+        let e = AttrData::Long(vec![70000])
+            .convert_to(CmdArgType::DevShort)
+            .unwrap_err();
         assert!(e.to_string().contains("70000"), "{e}");
-        assert!(AttrData::Double(vec![1.5]).convert_to(CmdArgType::DevLong).is_err());
+        assert!(AttrData::Double(vec![1.5])
+            .convert_to(CmdArgType::DevLong)
+            .is_err());
         assert_eq!(
-            AttrData::Double(vec![2.0]).convert_to(CmdArgType::DevULong).unwrap(),
+            AttrData::Double(vec![2.0])
+                .convert_to(CmdArgType::DevULong)
+                .unwrap(),
             AttrData::ULong(vec![2])
         );
-        assert!(AttrData::String(vec!["x".into()]).convert_to(CmdArgType::DevDouble).is_err());
+        assert!(AttrData::String(vec!["x".into()])
+            .convert_to(CmdArgType::DevDouble)
+            .is_err());
     }
 
     #[test]
@@ -647,8 +664,11 @@ mod tests {
             CommandData::Double(3.0)
         );
         assert_eq!(
-            convert_command_arg(CommandData::LongArray(vec![1, 2]), CmdArgType::DevVarDoubleArray)
-                .unwrap(),
+            convert_command_arg(
+                CommandData::LongArray(vec![1, 2]),
+                CmdArgType::DevVarDoubleArray
+            )
+            .unwrap(),
             CommandData::DoubleArray(vec![1.0, 2.0])
         );
         assert!(convert_command_arg(CommandData::String("a".into()), CmdArgType::DevLong).is_err());

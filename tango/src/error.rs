@@ -110,7 +110,11 @@ impl Error {
     pub fn reason(&self) -> &str {
         match self {
             Error::DevFailed(df) => df.errors.first().map(|e| e.reason.as_str()).unwrap_or(""),
-            Error::MultiDevFailed(_) => "API_AttributeFailed",
+            Error::MultiDevFailed(m) => m
+                .errors
+                .first()
+                .and_then(|n| n.err_list.first())
+                .map_or("API_AttributeFailed", |e| e.reason.as_str()),
             Error::Timeout { .. } => "API_DeviceTimedOut",
             Error::ServerNotRunning { .. } | Error::CannotConnect { .. } => {
                 "API_CantConnectToDevice"
@@ -143,6 +147,11 @@ impl Error {
     pub fn has_reason(&self, reason: &str) -> bool {
         match self {
             Error::DevFailed(df) => df.errors.iter().any(|e| e.reason == reason),
+            Error::MultiDevFailed(m) => m
+                .errors
+                .iter()
+                .flat_map(|n| &n.err_list)
+                .any(|e| e.reason == reason),
             other => other.reason() == reason,
         }
     }

@@ -48,7 +48,11 @@ impl From<DevInfo6> for DeviceInfo {
             server_version: i.server_version,
             doc_url: i.doc_url,
             dev_type: i.dev_type,
-            version_info: i.version_info.into_iter().map(|v| (v.key, v.value)).collect(),
+            version_info: i
+                .version_info
+                .into_iter()
+                .map(|v| (v.key, v.value))
+                .collect(),
         }
     }
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use tango_core::any::CommandData;
 use tango_core::idl::{
-    AttrDataFormat, AttrQuality, AttributeDim, AttributeValue4, ClntIdent,
-    CmdArgType, DevSource, DevState, TimeVal,
+    AttrDataFormat, AttrQuality, AttributeDim, AttributeValue4, ClntIdent, CmdArgType, DevSource,
+    DevState, TimeVal,
 };
 use tango_core::name::{Endpoint, TangoName};
 use tango_core::ops::{self, Operation};
@@ -153,7 +153,8 @@ impl DeviceProxy {
     /// Where reads come from: the device (`DEV`), the polling cache (`CACHE`), or the
     /// cache if the attribute is polled, else the device (`CACHE_DEV`, the default).
     pub fn get_source(&self) -> DevSource {
-        DevSource::try_from(self.inner.source.load(Ordering::Relaxed)).unwrap_or(DevSource::CacheDev)
+        DevSource::try_from(self.inner.source.load(Ordering::Relaxed))
+            .unwrap_or(DevSource::CacheDev)
     }
 
     /// Sets where reads come from.
@@ -319,11 +320,17 @@ impl DeviceProxy {
     }
 
     fn lock_attributes(&self) -> std::sync::MutexGuard<'_, HashMap<String, AttrShape>> {
-        self.inner.attributes.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .attributes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock_commands(&self) -> std::sync::MutexGuard<'_, HashMap<String, CommandInfo>> {
-        self.inner.commands.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Builds the wire value of a write: converts to the attribute's declared type and
@@ -375,6 +382,7 @@ impl DeviceProxy {
     /// that fit convert; anything else is a clear error before any write is sent).
     pub fn write_attribute(&self, name: &str, value: impl Into<WriteValue>) -> Result<()> {
         self.write_attributes(vec![(name, value.into())])
+            .map_err(single_write_error)
     }
 
     /// Writes several attributes in one request.
@@ -397,7 +405,9 @@ impl DeviceProxy {
         name: &str,
         value: impl Into<WriteValue>,
     ) -> Result<DeviceAttribute> {
-        let mut v = self.write_read_attributes(vec![(name, value.into())], &[name])?;
+        let mut v = self
+            .write_read_attributes(vec![(name, value.into())], &[name])
+            .map_err(single_write_error)?;
         let a = v.pop().ok_or_else(|| Error::Marshal {
             operation: "write_read_attributes".into(),
             detail: "the device returned no value".into(),
@@ -440,14 +450,23 @@ impl DeviceProxy {
     pub fn command_inout(&self, command: &str, arg: impl IntoCommandData) -> Result<CommandData> {
         let idl = self.need_idl(2, "command_inout")?;
         let arg = arg.into_command_data();
-        let info = self.lock_commands().get(&command.to_ascii_lowercase()).cloned();
+        let info = self
+            .lock_commands()
+            .get(&command.to_ascii_lowercase())
+            .cloned();
         let (argin, out_type) = match (&arg, info) {
-            (_, Some(info)) => (convert_command_arg_or_void(arg, info.in_type)?, Some(info.out_type)),
+            (_, Some(info)) => (
+                convert_command_arg_or_void(arg, info.in_type)?,
+                Some(info.out_type),
+            ),
             // No argument: no need to know the signature (cppTango sends none either).
             (CommandData::Void, None) => (arg, None),
             (_, None) => {
                 let info = self.command_query(command)?;
-                (convert_command_arg_or_void(arg, info.in_type)?, Some(info.out_type))
+                (
+                    convert_command_arg_or_void(arg, info.in_type)?,
+                    Some(info.out_type),
+                )
             }
         };
         let out = if idl >= 4 {
@@ -561,6 +580,24 @@ impl DeviceProxy {
             .into_iter()
             .map(|a| a.name)
             .collect())
+    }
+}
+
+/// A one-attribute write fails with the attribute's own errors as a `DevFailed`, as
+/// cppTango's `write_attribute` rethrows the server's `MultiDevFailed`.
+fn single_write_error(e: Error) -> Error {
+    match e {
+        Error::MultiDevFailed(m) if m.errors.len() == 1 => {
+            Error::DevFailed(tango_core::idl::DevFailed {
+                errors: m
+                    .errors
+                    .into_iter()
+                    .next()
+                    .map(|n| n.err_list)
+                    .unwrap_or_default(),
+            })
+        }
+        other => other,
     }
 }
 

@@ -195,7 +195,9 @@ impl Connection {
         }
         let live = slot.as_mut().expect("connected above");
         let (id, bytes) = live.proto.encode_request(site.object_key, op);
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
         let sent = live
             .stream
             .set_write_timeout(Some(left))
@@ -261,7 +263,12 @@ impl Connection {
                     });
                 }
                 Ok(n) => live.proto.handle_input(&live.buf[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     live.proto.abandon(id);
                     return Err(timed_out());
                 }
