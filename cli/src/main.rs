@@ -126,34 +126,13 @@ enum Command {
     },
 }
 
-/// Connects to the device named on the command line, with the `--timeout` applied.
-///
-/// `DeviceProxy::new` already talks to the device (the IDL handshake) with the default
-/// 3 s timeout, before a timeout can be set; so that `--timeout` also bounds that first
-/// exchange, the proxy is made on a helper thread and abandoned if it is not ready in
-/// time (the process exits right after).
+/// Connects to the device named on the command line, with the `--timeout` applied from
+/// the first exchange on (the constructor's IDL handshake included).
 fn connect(device: &str, timeout: Option<u64>) -> Result<DeviceProxy, Failure> {
-    let Some(ms) = timeout else {
-        return Ok(DeviceProxy::new(device)?);
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    let name = device.to_owned();
-    std::thread::spawn(move || {
-        let _ = tx.send(DeviceProxy::new(&name));
-    });
-    let after = std::time::Duration::from_millis(ms);
-    match rx.recv_timeout(after) {
-        Ok(proxy) => {
-            let proxy = proxy?;
-            proxy.set_timeout_millis(ms);
-            Ok(proxy)
-        }
-        Err(_) => Err(Failure::Tango(tango::Error::Timeout {
-            device: device.to_owned(),
-            operation: "connection (IDL version handshake)".to_owned(),
-            after,
-        })),
-    }
+    Ok(match timeout {
+        Some(ms) => DeviceProxy::with_timeout(device, std::time::Duration::from_millis(ms))?,
+        None => DeviceProxy::new(device)?,
+    })
 }
 
 /// Splits DEVICE/ATTR into the device name (with `#dbase=no` kept) and the attribute.

@@ -38,7 +38,9 @@ impl ByteOrder {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// The message ended before a value was complete.
-    #[error("message truncated: {what} needs {needed} bytes at offset {offset}, only {remaining} left")]
+    #[error(
+        "message truncated: {what} needs {needed} bytes at offset {offset}, only {remaining} left"
+    )]
     Truncated {
         /// What was being read.
         what: &'static str,
@@ -414,7 +416,10 @@ impl<'a> CdrReader<'a> {
         if self.remaining() == 0 {
             Ok(())
         } else {
-            Err(self.malformed(what, format!("{} unexpected trailing bytes", self.remaining())))
+            Err(self.malformed(
+                what,
+                format!("{} unexpected trailing bytes", self.remaining()),
+            ))
         }
     }
 

@@ -293,7 +293,11 @@ mod tests {
     use crate::idl::{DevError, DevState, ErrSeverity};
     use crate::ops::{GetState, Ping};
 
-    fn reply_bytes(id: u32, status: ReplyStatus, body: impl FnOnce(&mut crate::cdr::CdrWriter)) -> Vec<u8> {
+    fn reply_bytes(
+        id: u32,
+        status: ReplyStatus,
+        body: impl FnOnce(&mut crate::cdr::CdrWriter),
+    ) -> Vec<u8> {
         giop::encode_reply(
             Version::V1_0,
             &ReplyHeader {
@@ -312,15 +316,21 @@ mod tests {
         let (b, _) = c.encode_request(b"sys/tg_test/1", &Ping {});
         assert_eq!((a, b), (2, 4));
         let mut input = reply_bytes(b, ReplyStatus::NoException, |_| {});
-        input.extend(reply_bytes(a, ReplyStatus::NoException, |w| w.write_ulong(10)));
+        input.extend(reply_bytes(a, ReplyStatus::NoException, |w| {
+            w.write_ulong(10)
+        }));
         // feed byte by byte: framing must not care
         for byte in &input {
             c.handle_input(std::slice::from_ref(byte));
         }
-        let Some(Event::Reply(r1)) = c.poll_event().unwrap() else { panic!() };
+        let Some(Event::Reply(r1)) = c.poll_event().unwrap() else {
+            panic!()
+        };
         assert_eq!(r1.request_id, b);
         r1.decode::<Ping>().unwrap();
-        let Some(Event::Reply(r2)) = c.poll_event().unwrap() else { panic!() };
+        let Some(Event::Reply(r2)) = c.poll_event().unwrap() else {
+            panic!()
+        };
         assert_eq!(r2.decode::<GetState>().unwrap(), DevState::Running);
         assert!(c.poll_event().unwrap().is_none());
         assert_eq!(c.outstanding(), 0);
@@ -334,7 +344,9 @@ mod tests {
         c.abandon(a);
         c.handle_input(&reply_bytes(a, ReplyStatus::NoException, |_| {}));
         c.handle_input(&reply_bytes(b, ReplyStatus::NoException, |_| {}));
-        let Some(Event::Reply(r)) = c.poll_event().unwrap() else { panic!() };
+        let Some(Event::Reply(r)) = c.poll_event().unwrap() else {
+            panic!()
+        };
         assert_eq!(r.request_id, b);
         assert!(c.poll_event().unwrap().is_none());
     }
@@ -367,10 +379,16 @@ mod tests {
             w.put(&df.errors);
         }));
         let ex = SystemException::new("OBJECT_NOT_EXIST", 0x4f4d0001, giop::CompletionStatus::No);
-        c.handle_input(&reply_bytes(b, ReplyStatus::SystemException, |w| ex.encode(w)));
-        let Some(Event::Reply(r)) = c.poll_event().unwrap() else { panic!() };
+        c.handle_input(&reply_bytes(b, ReplyStatus::SystemException, |w| {
+            ex.encode(w)
+        }));
+        let Some(Event::Reply(r)) = c.poll_event().unwrap() else {
+            panic!()
+        };
         assert_eq!(r.decode::<Ping>().unwrap_err(), CallError::DevFailed(df));
-        let Some(Event::Reply(r)) = c.poll_event().unwrap() else { panic!() };
+        let Some(Event::Reply(r)) = c.poll_event().unwrap() else {
+            panic!()
+        };
         assert_eq!(r.decode::<Ping>().unwrap_err(), CallError::System(ex));
     }
 
@@ -394,8 +412,15 @@ mod tests {
         let (_, second) = c.encode_request(b"key", &Ping {});
         let m1 = giop::message_from_bytes(first).unwrap();
         let m2 = giop::message_from_bytes(second).unwrap();
-        assert_eq!(giop::decode_request(&m1).unwrap().0.service_contexts.len(), 1);
-        assert!(giop::decode_request(&m2).unwrap().0.service_contexts.is_empty());
+        assert_eq!(
+            giop::decode_request(&m1).unwrap().0.service_contexts.len(),
+            1
+        );
+        assert!(giop::decode_request(&m2)
+            .unwrap()
+            .0
+            .service_contexts
+            .is_empty());
     }
 
     #[test]

@@ -412,7 +412,7 @@ mod tests {
         r: (i32, i32),
         w: (i32, i32),
     ) -> AttributeValue5 {
-        let data_type = i32::from(value.data_type() as u32 as i32);
+        let data_type = value.data_type() as i32;
         AttributeValue5 {
             value,
             quality: AttrQuality::Valid,
@@ -465,7 +465,7 @@ mod tests {
     fn failed_read_is_an_error_on_access() {
         let mut v = v5(
             AttrValUnion::NoData(true),
-            AttrDataFormat::Unknown,
+            AttrDataFormat::FmtUnknown,
             (0, 0),
             (0, 0),
         );

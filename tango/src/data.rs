@@ -601,8 +601,40 @@ fn all<T: TangoElement>(d: AttrData, f: impl FnOnce(Vec<T>) -> CommandData) -> C
     f(T::from_data(&d).expect("converted to this type"))
 }
 
-/// The numeric view of a command argument, for conversions; `None` for non-numeric data.
-fn command_to_attr(c: &CommandData) -> Option<AttrData> {
+/// Tango strings travel as ISO-8859-1: a character above U+00FF cannot be sent, and is
+/// refused here rather than replaced.
+pub(crate) fn check_latin1(s: &str) -> Result<()> {
+    match s.chars().find(|c| u32::from(*c) > 0xFF) {
+        None => Ok(()),
+        Some(c) => Err(Error::type_mismatch(format!(
+            "character {c:?} (U+{:04X}) cannot be sent: Tango strings are Latin-1 (ISO-8859-1)",
+            u32::from(c)
+        ))),
+    }
+}
+
+pub(crate) fn check_latin1_data(d: &AttrData) -> Result<()> {
+    match d {
+        AttrData::String(v) => v.iter().try_for_each(|s| check_latin1(s)),
+        AttrData::Encoded(v) => v.iter().try_for_each(|e| check_latin1(&e.encoded_format)),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn check_latin1_command(c: &CommandData) -> Result<()> {
+    match c {
+        CommandData::String(s) => check_latin1(s),
+        CommandData::StringArray(v)
+        | CommandData::LongStringArray(_, v)
+        | CommandData::DoubleStringArray(_, v) => v.iter().try_for_each(|s| check_latin1(s)),
+        CommandData::Encoded(e) => check_latin1(&e.encoded_format),
+        _ => Ok(()),
+    }
+}
+
+/// The numeric view of a command argument (scalars as one element), for conversions and
+/// display; `None` for strings, states and encoded data.
+pub fn command_to_attr(c: &CommandData) -> Option<AttrData> {
     Some(match c.clone() {
         CommandData::Boolean(v) => AttrData::Bool(vec![v]),
         CommandData::Short(v) => AttrData::Short(vec![v]),
@@ -673,6 +705,14 @@ mod tests {
         );
         assert!(convert_command_arg(CommandData::String("a".into()), CmdArgType::DevLong).is_err());
         assert!(convert_command_arg(CommandData::Long(1), CmdArgType::DevVoid).is_err());
+    }
+
+    #[test]
+    fn latin1_only() {
+        assert!(check_latin1("été ÿ").is_ok());
+        let e = check_latin1("20 €").unwrap_err();
+        assert!(e.to_string().contains("U+20AC"), "{e}");
+        assert!(check_latin1_command(&CommandData::StringArray(vec!["€".into()])).is_err());
     }
 
     #[test]

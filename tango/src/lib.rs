@@ -32,8 +32,8 @@ mod transport;
 pub use attribute::{DeviceAttribute, FromAttrData};
 pub use attribute_proxy::AttributeProxy;
 pub use data::{
-    convert_command_arg, AttrData, FromCommandData, Image, IntoCommandData, TangoElement,
-    WriteValue,
+    command_to_attr, convert_command_arg, AttrData, FromCommandData, Image, IntoCommandData,
+    TangoElement, WriteValue,
 };
 pub use error::{Error, Result};
 pub use info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};

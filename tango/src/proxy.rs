@@ -20,7 +20,9 @@ use tango_core::name::{Endpoint, TangoName};
 use tango_core::ops::{self, Operation};
 
 use crate::attribute::DeviceAttribute;
-use crate::data::{convert_command_arg, IntoCommandData, WriteValue};
+use crate::data::{
+    check_latin1_command, check_latin1_data, convert_command_arg, IntoCommandData, WriteValue,
+};
 use crate::error::{Error, Result};
 use crate::info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};
 use crate::transport::{CallSite, Connection};
@@ -87,6 +89,12 @@ impl DeviceProxy {
     /// if the server is not running, the proxy is still made and the next call retries.
     /// A server that runs but has no such device is an error here.
     pub fn new(name: &str) -> Result<Self> {
+        Self::with_timeout(name, DEFAULT_TIMEOUT)
+    }
+
+    /// Like [`DeviceProxy::new`], with the timeout of every call (the connection
+    /// handshake included) set from the start.
+    pub fn with_timeout(name: &str, timeout: Duration) -> Result<Self> {
         let name = TangoName::parse_device(name)?;
         let tango_host = std::env::var("TANGO_HOST").ok();
         let (host, port) = match name.endpoint(tango_host.as_deref())? {
@@ -105,7 +113,7 @@ impl DeviceProxy {
                 key: name.object_key(),
                 conn: Connection::shared(&host, port),
                 name,
-                timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
+                timeout_ms: AtomicU64::new(timeout.as_millis() as u64),
                 source: AtomicU32::new(DevSource::CacheDev as u32),
                 idl: AtomicU32::new(0),
                 pid: std::process::id(),
@@ -359,6 +367,7 @@ impl DeviceProxy {
                 )))
             }
         };
+        check_latin1_data(&value.data)?;
         let data = value.data.convert_to(shape.data_type).map_err(|e| {
             Error::type_mismatch(format!("writing {name} ({}): {e}", shape.data_type))
         })?;
@@ -372,7 +381,7 @@ impl DeviceProxy {
             data_format: shape.format,
             time: TimeVal::default(),
             name: name.to_owned(),
-            r_dim: w_dim.clone(),
+            r_dim: w_dim,
             w_dim,
             err_list: Vec::new(),
         })
@@ -450,6 +459,7 @@ impl DeviceProxy {
     pub fn command_inout(&self, command: &str, arg: impl IntoCommandData) -> Result<CommandData> {
         let idl = self.need_idl(2, "command_inout")?;
         let arg = arg.into_command_data();
+        check_latin1_command(&arg)?;
         let info = self
             .lock_commands()
             .get(&command.to_ascii_lowercase())

@@ -74,6 +74,9 @@ impl Live {
     }
 }
 
+/// Connections by lower-cased host and port; weak, so a connection closes with its last proxy.
+type Pool = Mutex<HashMap<(String, u16), Weak<Connection>>>;
+
 /// One server endpoint's connection, shared by proxies.
 pub(crate) struct Connection {
     host: String,
@@ -98,7 +101,7 @@ enum Attempt<T> {
 impl Connection {
     /// The shared connection to `host:port`, created on first use.
     pub(crate) fn shared(host: &str, port: u16) -> Arc<Connection> {
-        static POOL: OnceLock<Mutex<HashMap<(String, u16), Weak<Connection>>>> = OnceLock::new();
+        static POOL: OnceLock<Pool> = OnceLock::new();
         let pool = POOL.get_or_init(Default::default);
         let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
         let key = (host.to_ascii_lowercase(), port);
