@@ -15,9 +15,10 @@
 //! to `target/bench/compare.csv`. The server is killed at the end, also on error or panic.
 
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TANGO_TEST: &str = "/usr/lib/tango/TangoTest";
@@ -28,26 +29,26 @@ const WARMUP: Duration = Duration::from_millis(500);
 const GOAL_VS_PYTANGO: f64 = 2.0;
 const GOAL_VS_RSTANGO: f64 = 1.2;
 
-/// The PyTango side: the same loop, printing the elapsed time then one latency per line
-/// (nanoseconds).
+/// The PyTango side: warms up, prints `ready`, then for each line `SECONDS` read on stdin
+/// runs the loop that long and prints one line: elapsed ns, then each latency in ns.
 const PY_SCRIPT: &str = r#"
 import sys, time, tango
-name, attr, warm, secs = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+name, attr, warm = sys.argv[1], sys.argv[2], float(sys.argv[3])
 d = tango.DeviceProxy(name)
 end = time.perf_counter() + warm
 while time.perf_counter() < end:
     d.read_attribute(attr)
-lat = []
-t0 = now = time.perf_counter_ns()
-stop = t0 + int(secs * 1e9)
-while now < stop:
-    d.read_attribute(attr)
-    t = time.perf_counter_ns()
-    lat.append(t - now)
-    now = t
-out = [str(now - t0)]
-out.extend(map(str, lat))
-sys.stdout.write("\n".join(out) + "\n")
+print("ready", flush=True)
+for line in sys.stdin:
+    lat = []
+    t0 = now = time.perf_counter_ns()
+    stop = t0 + int(float(line) * 1e9)
+    while now < stop:
+        d.read_attribute(attr)
+        t = time.perf_counter_ns()
+        lat.append(t - now)
+        now = t
+    print(now - t0, *lat, flush=True)
 "#;
 
 type Res<T> = Result<T, String>;
@@ -98,6 +99,23 @@ impl Drop for Server {
     }
 }
 
+/// What one measured slice gave: its length and each call's latency in nanoseconds.
+#[derive(Default)]
+struct Sample {
+    elapsed: Duration,
+    lat_ns: Vec<u64>,
+}
+
+impl Sample {
+    fn extend(&mut self, other: Sample) {
+        self.elapsed += other.elapsed;
+        self.lat_ns.extend(other.lat_ns);
+    }
+}
+
+/// A connected, warmed-up client: runs back-to-back reads for the given time.
+type Runner = Box<dyn FnMut(Duration) -> Res<Sample>>;
+
 /// Throughput and latency of one client.
 struct Stats {
     ops_per_s: f64,
@@ -106,55 +124,61 @@ struct Stats {
 }
 
 impl Stats {
-    fn new(elapsed: Duration, mut lat_ns: Vec<u64>) -> Res<Stats> {
-        if lat_ns.is_empty() {
+    fn new(mut s: Sample) -> Res<Stats> {
+        if s.lat_ns.is_empty() {
             return Err("no operation completed".into());
         }
-        lat_ns.sort_unstable();
+        s.lat_ns.sort_unstable();
+        let lat = &s.lat_ns;
         // Nearest-rank percentile.
         let pct = |p: f64| {
-            let rank = ((p * lat_ns.len() as f64).ceil() as usize).clamp(1, lat_ns.len());
-            lat_ns[rank - 1] as f64 / 1000.0
+            let rank = ((p * lat.len() as f64).ceil() as usize).clamp(1, lat.len());
+            lat[rank - 1] as f64 / 1000.0
         };
         Ok(Stats {
-            ops_per_s: lat_ns.len() as f64 / elapsed.as_secs_f64(),
+            ops_per_s: lat.len() as f64 / s.elapsed.as_secs_f64(),
             p50_us: pct(0.50),
             p99_us: pct(0.99),
         })
     }
 }
 
-/// Runs `op` for `WARMUP`, then back to back for `dur`, timing each call.
-fn measure(dur: Duration, mut op: impl FnMut() -> Res<()>) -> Res<Stats> {
-    let warm_end = Instant::now() + WARMUP;
-    while Instant::now() < warm_end {
-        op()?;
-    }
-    let mut lat = Vec::with_capacity(1 << 16);
+/// Calls `op` back to back for `dur`, timing each call.
+fn timed_loop(dur: Duration, mut op: impl FnMut() -> Res<()>) -> Res<Sample> {
+    let mut lat_ns = Vec::with_capacity(1 << 16);
     let t0 = Instant::now();
     let mut now = t0;
     while now - t0 < dur {
         op()?;
         let t = Instant::now();
-        lat.push((t - now).as_nanos() as u64);
+        lat_ns.push((t - now).as_nanos() as u64);
         now = t;
     }
-    Stats::new(now - t0, lat)
+    Ok(Sample {
+        elapsed: now - t0,
+        lat_ns,
+    })
 }
 
-fn bench_ours(name: &str, dur: Duration) -> Res<Stats> {
+/// A runner for an in-process client whose one call is `op`, after a warm-up.
+fn in_process(mut op: impl FnMut() -> Res<()> + 'static) -> Res<Runner> {
+    timed_loop(WARMUP, &mut op)?;
+    Ok(Box::new(move |dur| timed_loop(dur, &mut op)))
+}
+
+fn ours(name: &str) -> Res<Runner> {
     let dev = tango::DeviceProxy::new(name).map_err(|e| e.to_string())?;
-    measure(dur, || {
+    in_process(move || {
         dev.read_attribute(ATTR)
             .map(drop)
             .map_err(|e| e.to_string())
     })
 }
 
-fn bench_rstango(name: &str, dur: Duration) -> Res<Stats> {
+fn rstango(name: &str) -> Res<Runner> {
     let dev = rstango::dev::DevProxy::try_new(name)
         .ok_or_else(|| format!("rstango does not take {name} as a device name"))?;
-    measure(dur, || {
+    in_process(move || {
         dev.read_attr::<f64, _>(ATTR)
             .map(drop)
             .map_err(|e| e.to_string())
@@ -176,26 +200,62 @@ fn python() -> Res<PathBuf> {
     }
 }
 
-fn bench_pytango(name: &str, dur: Duration) -> Res<Stats> {
-    let out = Command::new(python()?)
+/// The PyTango loop process, killed when dropped.
+struct PyLoop {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl PyLoop {
+    fn line(&mut self) -> Res<String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(n) if n > 0 => Ok(line),
+            _ => Err("the PyTango loop died (its error is above)".into()),
+        }
+    }
+
+    fn run(&mut self, dur: Duration) -> Res<Sample> {
+        writeln!(self.stdin, "{}", dur.as_secs_f64())
+            .map_err(|e| format!("cannot talk to the PyTango loop: {e}"))?;
+        let line = self.line()?;
+        let mut nums = line.split_whitespace().map(str::parse::<u64>);
+        let bad = || "unreadable output from the PyTango loop".to_string();
+        let elapsed = nums.next().ok_or_else(bad)?.map_err(|_| bad())?;
+        let lat_ns = nums.collect::<Result<Vec<_>, _>>().map_err(|_| bad())?;
+        Ok(Sample {
+            elapsed: Duration::from_nanos(elapsed),
+            lat_ns,
+        })
+    }
+}
+
+impl Drop for PyLoop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pytango(name: &str) -> Res<Runner> {
+    let mut child = Command::new(python()?)
         .args(["-c", PY_SCRIPT, name, ATTR])
         .arg(WARMUP.as_secs_f64().to_string())
-        .arg(dur.as_secs_f64().to_string())
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run python: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().last().unwrap_or("").to_owned();
-        return Err(format!("PyTango loop failed ({}): {last}", out.status));
+    let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+    let mut py = PyLoop {
+        child,
+        stdin: stdin.expect("piped"),
+        stdout: BufReader::new(stdout.expect("piped")),
+    };
+    if py.line()?.trim() != "ready" {
+        return Err("the PyTango loop did not start".into());
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut nums = text.lines().map(|l| l.trim().parse::<u64>());
-    let parse_err = |_| "unreadable output from the PyTango loop".to_string();
-    let elapsed = nums.next().ok_or("no output from the PyTango loop")?;
-    let elapsed = Duration::from_nanos(elapsed.map_err(parse_err)?);
-    let lat = nums.collect::<Result<Vec<_>, _>>().map_err(parse_err)?;
-    Stats::new(elapsed, lat)
+    Ok(Box::new(move |dur| py.run(dur)))
 }
 
 fn repo_root() -> PathBuf {
@@ -250,7 +310,7 @@ fn run() -> Res<()> {
     let name = server.name();
     println!(
         "TangoTest (C++) at {name}; sequential read_attribute(\"{ATTR}\"), \
-         {secs} s per client after {} ms warm-up, {} cores",
+         {secs} s per client in 1 s turns after {} ms warm-up, {} cores",
         WARMUP.as_millis(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
@@ -265,15 +325,32 @@ fn run() -> Res<()> {
         }
     }
 
-    type BenchFn = fn(&str, Duration) -> Res<Stats>;
-    let clients: [(&str, BenchFn); 3] = [
-        ("ours (tango::DeviceProxy)", bench_ours),
-        ("PyTango 10.3.1 sync", bench_pytango),
-        ("rstango 0.3", bench_rstango),
+    // Connect and warm up every client, then measure them in turns of about a second,
+    // so that a burst of load from elsewhere on the machine hits all of them alike.
+    type Setup = fn(&str) -> Res<Runner>;
+    let clients: [(&str, Setup); 3] = [
+        ("ours (tango::DeviceProxy)", ours),
+        ("PyTango 10.3.1 sync", pytango),
+        ("rstango 0.3", rstango),
     ];
-    let results: Vec<(&str, Res<Stats>)> = clients
+    let mut runners: Vec<(&str, Res<Runner>, Sample)> = clients
         .iter()
-        .map(|(label, f)| (*label, f(&name, dur)))
+        .map(|(label, setup)| (*label, setup(&name), Sample::default()))
+        .collect();
+    let rounds = secs.ceil().max(1.0) as u32;
+    for _ in 0..rounds {
+        for (_, runner, total) in &mut runners {
+            if let Ok(run) = runner {
+                match run(dur / rounds) {
+                    Ok(sample) => total.extend(sample),
+                    Err(e) => *runner = Err(e),
+                }
+            }
+        }
+    }
+    let results: Vec<(&str, Res<Stats>)> = runners
+        .into_iter()
+        .map(|(label, runner, total)| (label, runner.and_then(|_| Stats::new(total))))
         .collect();
     drop(server);
 
@@ -284,8 +361,8 @@ fn run() -> Res<()> {
         String::from("client,ops_per_s,p50_us,p99_us,ratio_vs_pytango_sync,ratio_vs_rstango\n");
     let _ = writeln!(
         table,
-        "{:<27} {:>9} {:>9} {:>9}  {:<22} {:<22}",
-        "client", "ops/s", "p50 µs", "p99 µs", "vs PyTango sync", "vs rstango"
+        "{:<27} {:>9} {:>9} {:>9}  {:<22} vs rstango",
+        "client", "ops/s", "p50 µs", "p99 µs", "vs PyTango sync"
     );
     for (i, (label, res)) in results.iter().enumerate() {
         match res {
@@ -295,7 +372,7 @@ fn run() -> Res<()> {
                 let vs_rs = ratio(Some(s), rs, goals(GOAL_VS_RSTANGO));
                 let _ = writeln!(
                     table,
-                    "{label:<27} {:>9.0} {:>9.1} {:>9.1}  {vs_py:<22} {vs_rs:<22}",
+                    "{label:<27} {:>9.0} {:>9.1} {:>9.1}  {vs_py:<22} {vs_rs}",
                     s.ops_per_s, s.p50_us, s.p99_us
                 );
                 let r = |o: Option<&Stats>| {
