@@ -294,9 +294,9 @@ fn ratio(ours: Option<&Stats>, other: Option<&Stats>, goal: Option<f64>) -> Stri
         (Some(a), Some(b)) => {
             let r = a.ops_per_s / b.ops_per_s;
             match goal {
-                Some(g) if r >= g => format!("{r:.2}x PASS (>= {g}x)"),
-                Some(g) => format!("{r:.2}x MISS (< {g}x)"),
-                None => format!("{r:.2}x"),
+                Some(g) if r >= g => format!("{r:.3}x PASS (>= {g}x)"),
+                Some(g) => format!("{r:.3}x MISS (< {g}x)"),
+                None => format!("{r:.3}x"),
             }
         }
         _ => "n/a".into(),
