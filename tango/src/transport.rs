@@ -27,12 +27,20 @@ use crate::error::{Error, Result};
 /// Read buffer size: big enough that a typical reply arrives in one `read`.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A connection idle for longer than this is checked for a dead peer before it is used.
+/// Back-to-back calls skip the check (it costs three system calls): a server that dies
+/// within this window fails the next call with `ConnectionLost`, and the one after
+/// reconnects.
+const IDLE_CHECK: Duration = Duration::from_millis(5);
+
 /// A live TCP connection and its protocol state.
 struct Live {
     stream: TcpStream,
     proto: ClientConnection,
     buf: Vec<u8>,
     read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    last_used: Instant,
 }
 
 impl Live {
@@ -44,6 +52,8 @@ impl Live {
             proto: ClientConnection::new(Version::V1_0),
             buf: vec![0; READ_CHUNK],
             read_timeout: None,
+            write_timeout: None,
+            last_used: Instant::now(),
         })
     }
 
@@ -63,15 +73,28 @@ impl Live {
     }
 
     fn set_read_timeout(&mut self, t: Duration) -> io::Result<()> {
-        // Round up to whole milliseconds so we do not call setsockopt for every microsecond
-        // of difference; a zero timeout would mean "block forever" to the OS.
-        let t = Duration::from_millis((t.as_millis() as u64).max(1));
+        let t = whole_millis(t);
         if self.read_timeout != Some(t) {
             self.stream.set_read_timeout(Some(t))?;
             self.read_timeout = Some(t);
         }
         Ok(())
     }
+
+    fn set_write_timeout(&mut self, t: Duration) -> io::Result<()> {
+        let t = whole_millis(t);
+        if self.write_timeout != Some(t) {
+            self.stream.set_write_timeout(Some(t))?;
+            self.write_timeout = Some(t);
+        }
+        Ok(())
+    }
+}
+
+/// Socket timeouts in whole milliseconds (at least one: zero means "forever" to the OS),
+/// so that consecutive calls reuse the value already set instead of a setsockopt each.
+fn whole_millis(t: Duration) -> Duration {
+    Duration::from_millis((t.as_millis() as u64).max(1))
 }
 
 /// Connections by lower-cased host and port; weak, so a connection closes with its last proxy.
@@ -181,7 +204,10 @@ impl Connection {
             operation: operation.to_owned(),
             after: site.timeout,
         };
-        if slot.as_mut().is_some_and(|l| !l.peer_still_there()) {
+        if slot
+            .as_mut()
+            .is_some_and(|l| l.last_used.elapsed() > IDLE_CHECK && !l.peer_still_there())
+        {
             tracing::debug!(endpoint = %self.endpoint, "server closed the connection; reconnecting");
             *slot = None;
         }
@@ -201,9 +227,9 @@ impl Connection {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
+        live.last_used = Instant::now();
         let sent = live
-            .stream
-            .set_write_timeout(Some(left))
+            .set_write_timeout(left)
             .and_then(|_| live.stream.write_all(&bytes));
         if let Err(e) = sent {
             *slot = None;

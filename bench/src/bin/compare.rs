@@ -185,6 +185,45 @@ fn rstango(name: &str) -> Res<Runner> {
     })
 }
 
+/// The floor: the same request bytes written on a bare socket and the reply read back,
+/// with nothing but `tango_core`'s codec in between. No client can beat the server's own
+/// turnaround measured this way.
+fn floor(name: &str) -> Res<Runner> {
+    use std::io::{Read, Write};
+    use tango_core::client::{ClientConnection, Event};
+    use tango_core::ops::ReadAttributes5;
+    let parsed = tango_core::name::TangoName::parse_device(name).map_err(|e| e.to_string())?;
+    let (host, port) = match parsed.endpoint(None).map_err(|e| e.to_string())? {
+        tango_core::name::Endpoint::Device { host, port } => (host, port),
+        other => return Err(format!("{other:?} is not a no-database device")),
+    };
+    let mut stream =
+        std::net::TcpStream::connect((host.as_str(), port)).map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let key = parsed.object_key();
+    let mut conn = ClientConnection::new(tango_core::giop::Version::V1_0);
+    let op = ReadAttributes5 {
+        names: vec![ATTR.to_owned()],
+        source: tango_core::idl::DevSource::CacheDev,
+        ident: tango_core::idl::ClntIdent::Cpp(std::process::id()),
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    in_process(move || {
+        let (_, bytes) = conn.encode_request(&key, &op);
+        stream.write_all(&bytes).map_err(|e| e.to_string())?;
+        loop {
+            if let Some(Event::Reply(_)) = conn.poll_event().map_err(|e| e.to_string())? {
+                return Ok(());
+            }
+            let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("server closed the connection".into());
+            }
+            conn.handle_input(&buf[..n]);
+        }
+    })
+}
+
 fn python() -> Res<PathBuf> {
     if let Some(p) = std::env::var_os("TANGO_TEST_PYTHON") {
         return Ok(p.into());
@@ -328,10 +367,11 @@ fn run() -> Res<()> {
     // Connect and warm up every client, then measure them in turns of about a second,
     // so that a burst of load from elsewhere on the machine hits all of them alike.
     type Setup = fn(&str) -> Res<Runner>;
-    let clients: [(&str, Setup); 3] = [
+    let clients: [(&str, Setup); 4] = [
         ("ours (tango::DeviceProxy)", ours),
         ("PyTango 10.3.1 sync", pytango),
         ("rstango 0.3", rstango),
+        ("floor: bare socket + core", floor),
     ];
     let mut runners: Vec<(&str, Res<Runner>, Sample)> = clients
         .iter()
@@ -395,6 +435,13 @@ fn run() -> Res<()> {
                 let _ = writeln!(csv, "{label},,,,,");
             }
         }
+    }
+    if let (Ok(o), Some(Ok(f))) = (&results[0].1, results.get(3).map(|r| &r.1)) {
+        let _ = writeln!(
+            table,
+            "ours reaches {:.0}% of the floor (the server's own turnaround bounds every client)",
+            100.0 * o.ops_per_s / f.ops_per_s
+        );
     }
     print!("{table}");
 
