@@ -11,7 +11,13 @@ fn reads_the_double_scalar_capture() {
         .collect();
     assert_eq!(
         ops,
-        ["_is_a", "_is_a", "_non_existent", "info", "read_attributes_5"]
+        [
+            "_is_a",
+            "_is_a",
+            "_non_existent",
+            "info",
+            "read_attributes_5"
+        ]
     );
     assert_eq!(msgs.len(), 10);
 }
