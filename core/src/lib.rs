@@ -13,6 +13,8 @@
 //! * [`name`]: Tango device and attribute names (`tango://host:port/a/b/c#dbase=no`).
 //! * [`idl`]: the Tango IDL types (DevError, AttributeValue_5, AttributeConfig_5, ...).
 //! * [`any`]: CORBA `any` with the TypeCodes Tango commands use, and [`any::CommandData`].
+//! * [`value`]: typed data as users hold it ([`value::AttrData`], [`value::Image`]) and the
+//!   conversions between Rust values and Tango types.
 //! * [`ops`]: each Tango operation as a value: its name, how its arguments encode and
 //!   how its result decodes.
 //! * [`client`]: a client connection state machine: request ids, many outstanding
@@ -27,3 +29,4 @@ pub mod idl;
 pub mod ior;
 pub mod name;
 pub mod ops;
+pub mod value;

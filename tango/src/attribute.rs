@@ -8,8 +8,8 @@ use tango_core::idl::{
     CmdArgType, DevEncoded, DevError, DevFailed, DevState, ErrSeverity, TimeVal,
 };
 
-use crate::data::{AttrData, Image, TangoElement};
 use crate::error::{Error, Result};
+use tango_core::value::{AttrData, Image, TangoElement};
 
 /// One attribute as read from a device: value and set point, quality, time, shape.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,10 +6,10 @@ use tango_core::idl::DevState;
 use tango_core::name::TangoName;
 
 use crate::attribute::DeviceAttribute;
-use crate::data::WriteValue;
 use crate::error::{Error, Result};
 use crate::info::AttributeInfoEx;
 use crate::proxy::DeviceProxy;
+use tango_core::value::WriteValue;
 
 /// A proxy to one attribute, named `tango://host:port/domain/family/member/attribute#dbase=no`.
 ///

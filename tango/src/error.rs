@@ -202,6 +202,12 @@ impl Error {
     }
 }
 
+impl From<tango_core::value::ValueError> for Error {
+    fn from(e: tango_core::value::ValueError) -> Self {
+        Error::Type(e.0)
+    }
+}
+
 impl From<DevFailed> for Error {
     fn from(df: DevFailed) -> Self {
         Error::DevFailed(df)

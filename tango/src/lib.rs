@@ -23,7 +23,6 @@
 
 mod attribute;
 mod attribute_proxy;
-mod data;
 mod error;
 mod info;
 mod proxy;
@@ -31,13 +30,13 @@ mod transport;
 
 pub use attribute::{DeviceAttribute, FromAttrData};
 pub use attribute_proxy::AttributeProxy;
-pub use data::{
-    command_to_attr, convert_command_arg, AttrData, FromCommandData, Image, IntoCommandData,
-    TangoElement, WriteValue,
-};
 pub use error::{Error, Result};
 pub use info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};
 pub use proxy::{DeviceProxy, DEFAULT_TIMEOUT};
+pub use tango_core::value::{
+    command_to_attr, convert_command_arg, AttrData, FromCommandData, Image, IntoCommandData,
+    TangoElement, ValueError, WriteValue,
+};
 
 pub use tango_core;
 pub use tango_core::any::CommandData;
@@ -48,5 +47,5 @@ pub use tango_core::idl::{
 
 /// Converts a command result to a Rust type: `let x: f64 = tango::extract(result)?`.
 pub fn extract<T: FromCommandData>(data: CommandData) -> Result<T> {
-    T::from_command_data(data)
+    Ok(T::from_command_data(data)?)
 }

@@ -20,12 +20,12 @@ use tango_core::name::{Endpoint, TangoName};
 use tango_core::ops::{self, Operation};
 
 use crate::attribute::DeviceAttribute;
-use crate::data::{
-    check_latin1_command, check_latin1_data, convert_command_arg, IntoCommandData, WriteValue,
-};
 use crate::error::{Error, Result};
 use crate::info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};
 use crate::transport::{CallSite, Connection};
+use tango_core::value::{
+    check_latin1_command, check_latin1_data, convert_command_arg, IntoCommandData, WriteValue,
+};
 
 /// The default timeout of every call, as in cppTango: 3 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(3000);
@@ -617,6 +617,6 @@ fn convert_command_arg_or_void(arg: CommandData, in_type: CmdArgType) -> Result<
         (CommandData::Void, t) => Err(Error::type_mismatch(format!(
             "the command needs an argument of type {t}"
         ))),
-        _ => convert_command_arg(arg, in_type),
+        _ => Ok(convert_command_arg(arg, in_type)?),
     }
 }

@@ -11,10 +11,23 @@
 //! numeric types when the value fits (an error names the value and the type otherwise),
 //! strings only to strings.
 
-use tango_core::any::CommandData;
-use tango_core::idl::{AttrDataFormat, AttrValUnion, CmdArgType, DevEncoded, DevState};
+use crate::any::CommandData;
+use crate::idl::{AttrDataFormat, AttrValUnion, CmdArgType, DevEncoded, DevState};
 
-use crate::error::{Error, Result};
+/// A value does not have the type or shape asked for, or does not fit the target type.
+/// The message names the value and the type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(pub String);
+
+impl ValueError {
+    fn new(msg: impl std::fmt::Display) -> Self {
+        ValueError(msg.to_string())
+    }
+}
+
+/// Result of a value conversion.
+pub type Result<T, E = ValueError> = std::result::Result<T, E>;
 
 macro_rules! attr_data {
     ($( $(#[$m:meta])* $variant:ident($t:ty) => $cmd:ident ),* $(,)?) => {
@@ -44,7 +57,7 @@ macro_rules! attr_data {
             pub fn empty(t: CmdArgType) -> Result<AttrData> {
                 match t {
                     $( CmdArgType::$cmd => Ok(AttrData::$variant(Vec::new())), )*
-                    other => Err(Error::type_mismatch(format!("{other} is not an attribute data type"))),
+                    other => Err(ValueError::new(format!("{other} is not an attribute data type"))),
                 }
             }
         }
@@ -151,9 +164,7 @@ impl AttrData {
                     .map(|n| match n.as_i128() {
                         Some(0) => Ok(false),
                         Some(1) => Ok(true),
-                        _ => Err(Error::type_mismatch(format!(
-                            "{n} is not a DevBoolean (0 or 1)"
-                        ))),
+                        _ => Err(ValueError::new(format!("{n} is not a DevBoolean (0 or 1)"))),
                     })
                     .collect::<Result<_>>()?,
             ),
@@ -170,7 +181,7 @@ impl AttrData {
             }
             CmdArgType::DevDouble => AttrData::Double(nums.iter().map(|n| n.as_f64()).collect()),
             other => {
-                return Err(Error::type_mismatch(format!(
+                return Err(ValueError::new(format!(
                     "cannot convert numbers to {other}"
                 )))
             }
@@ -190,7 +201,7 @@ impl AttrData {
             AttrData::Float(v) => v.iter().map(|&x| Num::F(x.into())).collect(),
             AttrData::Double(v) => v.iter().map(|&x| Num::F(x)).collect(),
             other => {
-                return Err(Error::type_mismatch(format!(
+                return Err(ValueError::new(format!(
                     "a {} value cannot be converted to another type",
                     other.data_type()
                 )))
@@ -232,7 +243,7 @@ impl Num {
     fn to<T: TryFrom<i128>>(self, ty: CmdArgType) -> Result<T> {
         self.as_i128()
             .and_then(|i| T::try_from(i).ok())
-            .ok_or_else(|| Error::type_mismatch(format!("{self} does not fit in a {ty}")))
+            .ok_or_else(|| ValueError::new(format!("{self} does not fit in a {ty}")))
     }
 }
 
@@ -253,7 +264,7 @@ impl<T> Image<T> {
         let dim_y = rows.len();
         let dim_x = rows.first().map_or(0, Vec::len);
         if rows.iter().any(|r| r.len() != dim_x) {
-            return Err(Error::type_mismatch("image rows differ in length"));
+            return Err(ValueError::new("image rows differ in length"));
         }
         Ok(Image {
             dim_x,
@@ -304,7 +315,7 @@ impl WriteValue {
     /// An image of `dim_y` rows of `dim_x` elements.
     pub fn image(data: AttrData, dim_x: usize, dim_y: usize) -> Result<Self> {
         if data.len() != dim_x * dim_y {
-            return Err(Error::type_mismatch(format!(
+            return Err(ValueError::new(format!(
                 "image of {dim_x}x{dim_y} needs {} elements, got {}",
                 dim_x * dim_y,
                 data.len()
@@ -467,8 +478,8 @@ impl FromCommandData for (Vec<f64>, Vec<String>) {
     }
 }
 
-fn mismatch(wanted: &str, got: &CommandData) -> Error {
-    Error::type_mismatch(format!("expected {wanted}, got {}", got.arg_type()))
+fn mismatch(wanted: &str, got: &CommandData) -> ValueError {
+    ValueError::new(format!("expected {wanted}, got {}", got.arg_type()))
 }
 
 macro_rules! command_scalar {
@@ -541,7 +552,7 @@ pub fn convert_command_arg(arg: CommandData, target: CmdArgType) -> Result<Comma
         if a.len() == 1 {
             Ok(a)
         } else {
-            Err(Error::type_mismatch(format!(
+            Err(ValueError::new(format!(
                 "{target} takes one value, got {}",
                 a.len()
             )))
@@ -549,7 +560,7 @@ pub fn convert_command_arg(arg: CommandData, target: CmdArgType) -> Result<Comma
     };
     // Reuse the attribute conversions: command scalars and arrays map onto AttrData.
     let data = command_to_attr(&arg).ok_or_else(|| {
-        Error::type_mismatch(format!(
+        ValueError::new(format!(
             "command expects {target}, the argument is {}",
             arg.arg_type()
         ))
@@ -557,7 +568,7 @@ pub fn convert_command_arg(arg: CommandData, target: CmdArgType) -> Result<Comma
     let elem = |t| data.clone().convert_to(t);
     Ok(match target {
         T::DevVoid => {
-            return Err(Error::type_mismatch(format!(
+            return Err(ValueError::new(format!(
                 "command takes no argument (DevVoid), got {}",
                 arg.arg_type()
             )))
@@ -584,7 +595,7 @@ pub fn convert_command_arg(arg: CommandData, target: CmdArgType) -> Result<Comma
         T::DevVarULongArray => all(elem(T::DevULong)?, CommandData::ULongArray),
         T::DevVarULong64Array => all(elem(T::DevULong64)?, CommandData::ULong64Array),
         other => {
-            return Err(Error::type_mismatch(format!(
+            return Err(ValueError::new(format!(
                 "command expects {other}, the argument is {}",
                 arg.arg_type()
             )))
@@ -602,18 +613,19 @@ fn all<T: TangoElement>(d: AttrData, f: impl FnOnce(Vec<T>) -> CommandData) -> C
 }
 
 /// Tango strings travel as ISO-8859-1: a character above U+00FF cannot be sent, and is
-/// refused here rather than replaced.
-pub(crate) fn check_latin1(s: &str) -> Result<()> {
+/// refused here rather than replaced (the CDR writer would send `?`).
+pub fn check_latin1(s: &str) -> Result<()> {
     match s.chars().find(|c| u32::from(*c) > 0xFF) {
         None => Ok(()),
-        Some(c) => Err(Error::type_mismatch(format!(
+        Some(c) => Err(ValueError::new(format!(
             "character {c:?} (U+{:04X}) cannot be sent: Tango strings are Latin-1 (ISO-8859-1)",
             u32::from(c)
         ))),
     }
 }
 
-pub(crate) fn check_latin1_data(d: &AttrData) -> Result<()> {
+/// Checks every string of attribute data with [`check_latin1`].
+pub fn check_latin1_data(d: &AttrData) -> Result<()> {
     match d {
         AttrData::String(v) => v.iter().try_for_each(|s| check_latin1(s)),
         AttrData::Encoded(v) => v.iter().try_for_each(|e| check_latin1(&e.encoded_format)),
@@ -621,7 +633,8 @@ pub(crate) fn check_latin1_data(d: &AttrData) -> Result<()> {
     }
 }
 
-pub(crate) fn check_latin1_command(c: &CommandData) -> Result<()> {
+/// Checks every string of command data with [`check_latin1`].
+pub fn check_latin1_command(c: &CommandData) -> Result<()> {
     match c {
         CommandData::String(s) => check_latin1(s),
         CommandData::StringArray(v)
