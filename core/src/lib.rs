@@ -17,6 +17,8 @@
 //!   conversions between Rust values and Tango types.
 //! * [`ops`]: each Tango operation as a value: its name, how its arguments encode and
 //!   how its result decodes.
+//! * [`device`]: how a device class is described ([`device::ClassBuilder`]) and how its
+//!   code is called ([`device::SyncDevice`], [`device::Call`]).
 //! * [`client`]: a client connection state machine: request ids, many outstanding
 //!   requests, replies matched by id, late replies discarded.
 #![forbid(unsafe_code)]
@@ -24,6 +26,7 @@
 pub mod any;
 pub mod cdr;
 pub mod client;
+pub mod device;
 pub mod giop;
 pub mod idl;
 pub mod ior;

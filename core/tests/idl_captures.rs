@@ -276,7 +276,7 @@ type CmdTable = BTreeMap<String, (String, String)>;
 
 /// Attributes and commands listed in `tangotest-9.3.4-interface.txt`.
 fn tangotest_interface() -> (AttrTable, CmdTable) {
-    let text = include_str!("../../../shared/docs/tangotest-9.3.4-interface.txt");
+    let text = include_str!("data/tangotest-9.3.4-interface.txt");
     let mut attrs = BTreeMap::new();
     let mut cmds = BTreeMap::new();
     let mut in_cmds = false;

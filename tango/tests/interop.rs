@@ -19,7 +19,7 @@ enum Kind {
     Py,
 }
 
-/// One line of `tests/data/tangotest-9.3.4-interface.txt`.
+/// One line of `core/tests/data/tangotest-9.3.4-interface.txt`.
 struct ExpectedAttr {
     name: String,
     data_type: i32,
@@ -35,7 +35,7 @@ struct Interface {
 }
 
 fn interface() -> Interface {
-    let text = include_str!("data/tangotest-9.3.4-interface.txt");
+    let text = include_str!("../../core/tests/data/tangotest-9.3.4-interface.txt");
     let mut attributes = Vec::new();
     let mut commands = Vec::new();
     let mut in_commands = false;
