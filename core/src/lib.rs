@@ -19,6 +19,8 @@
 //!   how its result decodes.
 //! * [`device`]: how a device class is described ([`device::ClassBuilder`]) and how its
 //!   code is called ([`device::SyncDevice`], [`device::Call`]).
+//! * [`server`]: the device server dispatcher: GIOP requests in, [`device::Call`]s for the
+//!   adapter to run, replies out; the admin device and polling.
 //! * [`client`]: a client connection state machine: request ids, many outstanding
 //!   requests, replies matched by id, late replies discarded.
 #![forbid(unsafe_code)]
@@ -32,4 +34,5 @@ pub mod idl;
 pub mod ior;
 pub mod name;
 pub mod ops;
+pub mod server;
 pub mod value;

@@ -1,0 +1,1 @@
+//! placeholder: the sans-IO device server dispatcher (being written).
