@@ -52,18 +52,18 @@ NOT_APPLICABLE = {
     "rust": {},
 }
 # Whether writable numeric scalars read back (value) what was written.  The C++
-# TangoTest returns a made-up read value (only w_value echoes); the Rust server
-# copies that behaviour.  The PyTango peer echoes.
-ECHOES_NUMERIC_SCALARS = {"cpp": False, "pytango": True, "rust": False}
+# TangoTest returns a made-up read value (only w_value echoes); the PyTango peer and
+# the Rust TangoTest read back what was written (value and w_value), as the issue asks.
+ECHOES_NUMERIC_SCALARS = {"cpp": False, "pytango": True, "rust": True}
 # The PyTango peer cannot declare READ_WITH_WRITE: its *_rww are READ_WRITE.
 RWW_IS_READ_WRITE = {"cpp": False, "pytango": True, "rust": False}
 # The C++ TangoTest reads back only the first 256 elements of a longer write to a
 # READ_WRITE spectrum (w_value keeps all of them).  None: no cap.
-SPECTRUM_READ_CAP = {"cpp": 256, "pytango": None, "rust": 256}
+SPECTRUM_READ_CAP = {"cpp": 256, "pytango": None, "rust": None}
 # A read with DevSource.CACHE of a polled attribute: cppTango (9.3.4 and the 10.x
 # under the PyTango peer) in no-database mode always answers API_NotUpdatedAnyMore
-# (CACHE_DEV works).  "either": a valid value or that error is accepted.
-CACHE_READ = {"cpp": "API_NotUpdatedAnyMore", "pytango": "API_NotUpdatedAnyMore", "rust": "either"}
+# (CACHE_DEV works).  The Rust server answers from the polling buffer ("ok").
+CACHE_READ = {"cpp": "API_NotUpdatedAnyMore", "pytango": "API_NotUpdatedAnyMore", "rust": "ok"}
 
 QUICK_CASES = [
     "connect", "state", "status", "ping", "info",

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
+use tango::server::{DeviceServer, RunningServer, ServerArgs};
 use tango::tango_core::name::TangoName;
 use tango::{AttrWriteType, DeviceProxy};
 
@@ -124,6 +125,119 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Serve the Rust TangoTest without a Tango database until Ctrl-C; prints the device
+    /// names to use.
+    Serve {
+        /// Devices to create.
+        #[arg(long = "device", default_value = "sys/tg_test/1")]
+        devices: Vec<String>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to listen on (0: a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Instance name (the admin device is dserver/TangoTest/INSTANCE).
+        #[arg(long, default_value = "test")]
+        instance: String,
+    },
+    /// Serve TangoTest in this process and drive it with the client: what a newcomer
+    /// should see first. Needs nothing installed.
+    Demo,
+}
+
+fn server_args(
+    instance: &str,
+    devices: &[String],
+    host: &str,
+    port: u16,
+) -> Result<ServerArgs, Failure> {
+    let mut args = vec![
+        instance.to_owned(),
+        "-nodb".to_owned(),
+        "-dlist".to_owned(),
+        devices.join(","),
+        "-ORBendPoint".to_owned(),
+        format!("giop:tcp:{host}:{port}"),
+    ];
+    args.retain(|a| !a.is_empty());
+    ServerArgs::parse("TangoTest", &args, &[]).map_err(|e| Failure::Value(e.to_string()))
+}
+
+fn start_tangotest(args: &ServerArgs) -> Result<RunningServer, Failure> {
+    DeviceServer::new("TangoTest")
+        .class(tango_conformance::tangotest_class())
+        .start(args)
+        .map_err(|e| Failure::Value(format!("cannot start TangoTest: {e}")))
+}
+
+/// Prints `$ tango ...` and its result, as the demo walks through the client.
+fn demo_step<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, tango::Error>,
+    show: impl FnOnce(T) -> String,
+) {
+    println!("\n>>> {what}");
+    match f() {
+        Ok(v) => println!("{}", show(v)),
+        Err(e) => eprint!("{}", report::failure_text(&Failure::Tango(e))),
+    }
+}
+
+fn demo() -> Result<(), Failure> {
+    let server = start_tangotest(&server_args(
+        "demo",
+        &["sys/tg_test/1".to_owned()],
+        "127.0.0.1",
+        0,
+    )?)?;
+    let name = server.device_name("sys/tg_test/1");
+    println!("\nThe Rust TangoTest runs in this process; any Tango client can use {name}");
+    let dev = DeviceProxy::new(&name)?;
+    demo_step("dev.info()", || dev.info(), |i| report::info_text(&i));
+    demo_step("dev.state()", || dev.state(), |s| s.to_string());
+    demo_step(
+        "dev.read_attribute(\"double_scalar\")",
+        || dev.read_attribute("double_scalar"),
+        |a| a.to_string(),
+    );
+    demo_step(
+        "dev.write_attribute(\"double_scalar\", 3.25); dev.read_attribute(\"double_scalar\").value",
+        || {
+            dev.write_attribute("double_scalar", 3.25)?;
+            dev.read_attribute("double_scalar")?.get::<f64>()
+        },
+        |v| v.to_string(),
+    );
+    demo_step(
+        "dev.read_attribute(\"wave\").value (256 points)",
+        || dev.read_attribute("wave")?.get::<Vec<f64>>(),
+        |w| {
+            format!(
+                "[{:.3}, {:.3}, {:.3}, ... {} points]",
+                w[0],
+                w[1],
+                w[2],
+                w.len()
+            )
+        },
+    );
+    demo_step(
+        "dev.command_inout(\"DevVarDoubleArray\", [1.5, 2.5])",
+        || dev.command_inout("DevVarDoubleArray", vec![1.5, 2.5]),
+        |r| value::command_text(&r).unwrap_or_default(),
+    );
+    demo_step(
+        "dev.read_attribute(\"throw_exception\")  (an error, on purpose)",
+        || dev.read_attribute("throw_exception"),
+        |a| a.to_string(),
+    );
+    println!(
+        "\nTry the same from a shell while `tango serve` runs: tango read '{}'",
+        name.replace("#dbase=no", "/double_scalar#dbase=no")
+    );
+    server.shutdown();
+    Ok(())
 }
 
 /// Connects to the device named on the command line, with the `--timeout` applied from
@@ -262,6 +376,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 print(text);
             }
         }
+        Command::Serve {
+            devices,
+            host,
+            port,
+            instance,
+        } => {
+            let server = start_tangotest(&server_args(&instance, &devices, &host, port)?)?;
+            print(format!("admin device: {}", server.admin_device_name()));
+            print("Ctrl-C stops it.");
+            server.stop_on_signals();
+            server.wait();
+        }
+        Command::Demo => demo()?,
     }
     Ok(())
 }

@@ -364,10 +364,8 @@ fn attribute_configs_match_the_cpp_device() {
 }
 
 /// cppTango reports `writable_attr_name` "None" for WRITE attributes (seen live on
-/// `ampli` and the `*_w` ones); tango-core's `Attr::write_only` names the attribute
-/// itself and offers no way to change it.
+/// `ampli` and the `*_w` ones).
 #[test]
-#[ignore = "needs tango-core: Attr::write_only should set writable_attr_name to \"None\""]
 fn write_only_attributes_name_no_partner() {
     let class = tangotest_class();
     let info = &class.info;

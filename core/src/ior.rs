@@ -327,6 +327,9 @@ impl Corbaloc {
         if host.is_empty() {
             return Err(err("empty host"));
         }
+        if host.contains(['[', ']', '/', '@', ',']) || host.chars().any(char::is_whitespace) {
+            return Err(err("bad character in host"));
+        }
         let port = match port {
             None | Some("") => DEFAULT_CORBALOC_PORT,
             Some(p) => p

@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use tango_core::cdr::DecodeError;
-use tango_core::client::{CallError, ConnectionError};
+use tango_core::client::CallError;
 use tango_core::giop::SystemException;
 use tango_core::idl::{DevError, DevFailed, ErrSeverity, MultiDevFailed};
 use tango_core::name::NameError;
@@ -188,14 +188,6 @@ impl Error {
 
     pub(crate) fn marshal(operation: &str, e: DecodeError) -> Self {
         Error::Marshal {
-            operation: operation.to_owned(),
-            detail: e.to_string(),
-        }
-    }
-
-    pub(crate) fn connection(e: ConnectionError, endpoint: &str, operation: &str) -> Self {
-        Error::ConnectionLost {
-            endpoint: endpoint.to_owned(),
             operation: operation.to_owned(),
             detail: e.to_string(),
         }

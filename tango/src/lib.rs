@@ -17,15 +17,19 @@
 //! # Ok::<(), tango::Error>(())
 //! ```
 //!
-//! The protocol itself lives in [`tango_core`] (sans-IO); this crate owns the sockets.
-//! The synchronous green mode is built in; the other green modes arrive with their
-//! runtime crates (see `docs/architecture.md`).
+//! Device servers are written with [`tango_core::device::ClassBuilder`] and served by
+//! [`server::DeviceServer`] (cppTango's command line, no database).
+//!
+//! The protocol itself lives in [`tango_core`] (sans-IO); this crate owns the sockets and
+//! threads. The synchronous green mode is built in; the other green modes arrive with
+//! their runtime crates (see `docs/architecture.md`).
 
 mod attribute;
 mod attribute_proxy;
 mod error;
 mod info;
 mod proxy;
+pub mod server;
 mod transport;
 
 pub use attribute::{DeviceAttribute, FromAttrData};

@@ -10,15 +10,20 @@
 //!   is made (the request was never sent on the dead one, so nothing runs twice);
 //! * a timeout abandons the request (its late reply is dropped by the state machine) and
 //!   keeps the connection;
-//! * a broken connection fails the call in flight and is replaced on the next call.
+//! * a broken connection fails the calls in flight and is replaced on the next call.
+//!
+//! Threads share the connection without waiting for each other's round trips: requests
+//! are pipelined (one write each, under a short lock) and one waiting caller at a time
+//! reads the socket and hands every reply to its caller (leader/follower), so a slow
+//! command on one device does not hold up calls to other devices of the same server.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use tango_core::client::{ClientConnection, Event};
+use tango_core::client::{ClientConnection, Event, Reply, RequestId};
 use tango_core::giop::Version;
 use tango_core::ops::Operation;
 
@@ -35,23 +40,48 @@ const IDLE_CHECK: Duration = Duration::from_millis(5);
 
 /// A live TCP connection and its protocol state.
 struct Live {
+    generation: u64,
+    /// For writes (under the connection lock).
     stream: TcpStream,
+    /// For reads, by one caller at a time, outside the lock; `None` while lent out.
+    reader: Option<Reader>,
     proto: ClientConnection,
-    buf: Vec<u8>,
-    read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     last_used: Instant,
 }
 
+/// The reading half, lent to the caller that reads for everybody.
+struct Reader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    timeout: Option<Duration>,
+}
+
+impl Reader {
+    fn read(&mut self, left: Duration) -> io::Result<usize> {
+        let t = whole_millis(left);
+        if self.timeout != Some(t) {
+            self.stream.set_read_timeout(Some(t))?;
+            self.timeout = Some(t);
+        }
+        self.stream.read(&mut self.buf)
+    }
+}
+
 impl Live {
-    fn connect(addr: &SocketAddr, timeout: Duration) -> io::Result<Live> {
+    fn connect(addr: &SocketAddr, timeout: Duration, generation: u64) -> io::Result<Live> {
         let stream = TcpStream::connect_timeout(addr, timeout)?;
         stream.set_nodelay(true)?;
-        Ok(Live {
-            stream,
-            proto: ClientConnection::new(Version::V1_0),
+        let reader = Reader {
+            stream: stream.try_clone()?,
             buf: vec![0; READ_CHUNK],
-            read_timeout: None,
+            timeout: None,
+        };
+        Ok(Live {
+            generation,
+            stream,
+            reader: Some(reader),
+            proto: ClientConnection::new(Version::V1_0),
             write_timeout: None,
             last_used: Instant::now(),
         })
@@ -72,22 +102,14 @@ impl Live {
         alive && self.stream.set_nonblocking(false).is_ok()
     }
 
-    fn set_read_timeout(&mut self, t: Duration) -> io::Result<()> {
-        let t = whole_millis(t);
-        if self.read_timeout != Some(t) {
-            self.stream.set_read_timeout(Some(t))?;
-            self.read_timeout = Some(t);
-        }
-        Ok(())
-    }
-
-    fn set_write_timeout(&mut self, t: Duration) -> io::Result<()> {
-        let t = whole_millis(t);
+    fn send(&mut self, bytes: &[u8], left: Duration) -> io::Result<()> {
+        let t = whole_millis(left);
         if self.write_timeout != Some(t) {
             self.stream.set_write_timeout(Some(t))?;
             self.write_timeout = Some(t);
         }
-        Ok(())
+        self.last_used = Instant::now();
+        self.stream.write_all(bytes)
     }
 }
 
@@ -97,15 +119,49 @@ fn whole_millis(t: Duration) -> Duration {
     Duration::from_millis((t.as_millis() as u64).max(1))
 }
 
+/// What the reader hands to a waiting caller.
+enum Delivery {
+    Reply(Reply),
+    /// The connection broke before the reply came.
+    Failed(String),
+    /// The server's `CloseConnection` listed the request as unanswered: it never ran.
+    Retry,
+}
+
+#[derive(Default)]
+struct State {
+    live: Option<Live>,
+    generation: u64,
+    /// A caller is reading the socket for everybody.
+    reading: bool,
+    /// Requests whose callers wait for a delivery.
+    waiting: HashSet<RequestId>,
+    delivered: HashMap<RequestId, Delivery>,
+}
+
+impl State {
+    /// The connection is gone: every waiting caller gets `detail`.
+    fn fail_all(&mut self, detail: &str) {
+        self.live = None;
+        for id in self.waiting.drain() {
+            self.delivered
+                .insert(id, Delivery::Failed(detail.to_owned()));
+        }
+    }
+}
+
 /// Connections by lower-cased host and port; weak, so a connection closes with its last proxy.
 type Pool = Mutex<HashMap<(String, u16), Weak<Connection>>>;
 
-/// One server endpoint's connection, shared by proxies.
+/// One server endpoint's connection, shared by proxies and threads. Calls from several
+/// threads are pipelined on it: each writes its request, and whichever caller is waiting
+/// reads the socket for all of them and hands each reply to its caller.
 pub(crate) struct Connection {
     host: String,
     port: u16,
     endpoint: String,
-    live: Mutex<Option<Live>>,
+    state: Mutex<State>,
+    delivered: Condvar,
 }
 
 /// What a call is for, to word errors.
@@ -136,10 +192,15 @@ impl Connection {
             host: host.to_owned(),
             port,
             endpoint: format!("{host}:{port}"),
-            live: Mutex::new(None),
+            state: Mutex::default(),
+            delivered: Condvar::new(),
         });
         pool.insert(key, Arc::downgrade(&c));
         c
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn resolve(&self, site: &CallSite<'_>) -> Result<SocketAddr> {
@@ -173,27 +234,32 @@ impl Connection {
         }
     }
 
+    fn lost(&self, operation: &str, detail: impl Into<String>) -> Error {
+        Error::ConnectionLost {
+            endpoint: self.endpoint.clone(),
+            operation: operation.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
     /// Sends `op` to the object `site.object_key` and waits for its reply, at most
     /// `site.timeout` in all (connect, send and receive together).
     pub(crate) fn call<O: Operation>(&self, site: &CallSite<'_>, op: &O) -> Result<O::Output> {
         let deadline = Instant::now() + site.timeout;
-        let mut guard = self.live.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 0..2 {
-            match self.attempt(&mut guard, site, op, deadline)? {
+            match self.attempt(site, op, deadline)? {
                 Attempt::Done(r) => return r,
                 Attempt::Retry => continue,
             }
         }
-        Err(Error::ConnectionLost {
-            endpoint: self.endpoint.clone(),
-            operation: op.name().to_owned(),
-            detail: "the server closed two fresh connections in a row".to_owned(),
-        })
+        Err(self.lost(
+            op.name(),
+            "the server closed two fresh connections in a row",
+        ))
     }
 
     fn attempt<O: Operation>(
         &self,
-        slot: &mut Option<Live>,
         site: &CallSite<'_>,
         op: &O,
         deadline: Instant,
@@ -204,113 +270,140 @@ impl Connection {
             operation: operation.to_owned(),
             after: site.timeout,
         };
-        if slot
-            .as_mut()
-            .is_some_and(|l| l.last_used.elapsed() > IDLE_CHECK && !l.peer_still_there())
+        let mut st = self.lock();
+        let idle = st.waiting.is_empty() && !st.reading;
+        if idle
+            && st
+                .live
+                .as_mut()
+                .is_some_and(|l| l.last_used.elapsed() > IDLE_CHECK && !l.peer_still_there())
         {
             tracing::debug!(endpoint = %self.endpoint, "server closed the connection; reconnecting");
-            *slot = None;
+            st.live = None;
         }
-        let fresh = slot.is_none();
+        let fresh = st.live.is_none();
         if fresh {
             let addr = self.resolve(site)?;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(timed_out());
             }
-            let live =
-                Live::connect(&addr, left).map_err(|e| self.connect_error(site, e, operation))?;
-            *slot = Some(live);
+            st.generation += 1;
+            let live = Live::connect(&addr, left, st.generation)
+                .map_err(|e| self.connect_error(site, e, operation))?;
+            st.live = Some(live);
         }
-        let live = slot.as_mut().expect("connected above");
+        let left = deadline.saturating_duration_since(Instant::now());
+        let live = st.live.as_mut().expect("connected above");
+        let generation = live.generation;
         let (id, bytes) = live.proto.encode_request(site.object_key, op);
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        live.last_used = Instant::now();
-        let sent = live
-            .set_write_timeout(left)
-            .and_then(|_| live.stream.write_all(&bytes));
-        if let Err(e) = sent {
-            *slot = None;
+        if let Err(e) = live.send(&bytes, left) {
+            let alone = st.waiting.is_empty();
+            st.fail_all(&e.to_string());
+            self.delivered.notify_all();
             return match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Err(timed_out()),
                 // The peer reset a connection we had not used since it was checked:
                 // nothing of the request was processed.
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset if !fresh => {
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset if !fresh && alone => {
                     Ok(Attempt::Retry)
                 }
-                _ => Err(Error::ConnectionLost {
-                    endpoint: self.endpoint.clone(),
-                    operation: operation.to_owned(),
-                    detail: e.to_string(),
-                }),
+                _ => Err(self.lost(operation, e.to_string())),
             };
         }
+        st.waiting.insert(id);
         loop {
-            match live.proto.poll_event() {
-                Ok(Some(Event::Reply(reply))) if reply.request_id == id => {
-                    return Ok(Attempt::Done(reply.decode::<O>().map_err(|e| {
-                        Error::from_call(e, site.device, &self.endpoint, operation)
-                    })));
-                }
-                Ok(Some(Event::Reply(_))) => continue, // cannot happen: one caller at a time
-                Ok(Some(Event::Closed { unanswered })) => {
-                    *slot = None;
-                    // GIOP: requests unanswered at CloseConnection were not processed.
-                    return if unanswered.contains(&id) {
-                        Ok(Attempt::Retry)
-                    } else {
-                        Err(Error::ConnectionLost {
-                            endpoint: self.endpoint.clone(),
-                            operation: operation.to_owned(),
-                            detail: "server closed the connection".to_owned(),
-                        })
-                    };
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    *slot = None;
-                    return Err(Error::connection(e, &self.endpoint, operation));
-                }
+            if let Some(d) = st.delivered.remove(&id) {
+                drop(st);
+                return match d {
+                    Delivery::Reply(reply) => {
+                        Ok(Attempt::Done(reply.decode::<O>().map_err(|e| {
+                            Error::from_call(e, site.device, &self.endpoint, operation)
+                        })))
+                    }
+                    Delivery::Failed(detail) => Err(self.lost(operation, detail)),
+                    Delivery::Retry => Ok(Attempt::Retry),
+                };
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                live.proto.abandon(id);
+                st.waiting.remove(&id);
+                if let Some(live) = st.live.as_mut().filter(|l| l.generation == generation) {
+                    live.proto.abandon(id);
+                }
                 return Err(timed_out());
             }
-            let read = live
-                .set_read_timeout(left)
-                .and_then(|_| live.stream.read(&mut live.buf));
-            match read {
-                Ok(0) => {
-                    *slot = None;
-                    return Err(Error::ConnectionLost {
-                        endpoint: self.endpoint.clone(),
-                        operation: operation.to_owned(),
-                        detail: "server closed the connection before replying".to_owned(),
-                    });
-                }
-                Ok(n) => live.proto.handle_input(&live.buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    live.proto.abandon(id);
-                    return Err(timed_out());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    *slot = None;
-                    return Err(Error::ConnectionLost {
-                        endpoint: self.endpoint.clone(),
-                        operation: operation.to_owned(),
-                        detail: e.to_string(),
-                    });
+            if st.reading {
+                st = self
+                    .delivered
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                continue;
+            }
+            let Some(mut reader) = st.live.as_mut().and_then(|l| l.reader.take()) else {
+                // No connection to read from and no delivery: it broke without us.
+                st.waiting.remove(&id);
+                return Err(self.lost(operation, "connection closed"));
+            };
+            st.reading = true;
+            drop(st);
+            let read = reader.read(left);
+            st = self.lock();
+            st.reading = false;
+            self.absorb(&mut st, generation, reader, read);
+            self.delivered.notify_all();
+        }
+    }
+
+    /// Feeds what the reader got into the protocol state, hands replies to their callers,
+    /// and gives the reader back to the connection.
+    fn absorb(&self, st: &mut State, generation: u64, reader: Reader, read: io::Result<usize>) {
+        let Some(live) = st.live.as_mut().filter(|l| l.generation == generation) else {
+            return; // the connection was replaced meanwhile
+        };
+        match read {
+            Ok(0) => st.fail_all("server closed the connection before replying"),
+            Ok(n) => {
+                live.proto.handle_input(&reader.buf[..n]);
+                live.reader = Some(reader);
+                loop {
+                    let live = st.live.as_mut().expect("checked above");
+                    match live.proto.poll_event() {
+                        Ok(Some(Event::Reply(reply))) => {
+                            let id = reply.request_id;
+                            if st.waiting.remove(&id) {
+                                st.delivered.insert(id, Delivery::Reply(reply));
+                            }
+                        }
+                        Ok(Some(Event::Closed { unanswered })) => {
+                            for id in unanswered {
+                                if st.waiting.remove(&id) {
+                                    st.delivered.insert(id, Delivery::Retry);
+                                }
+                            }
+                            st.fail_all("server closed the connection");
+                            return;
+                        }
+                        Ok(None) => return,
+                        Err(e) => {
+                            st.fail_all(&e.to_string());
+                            return;
+                        }
+                    }
                 }
             }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                live.reader = Some(reader);
+            }
+            Err(e) => st.fail_all(&e.to_string()),
         }
     }
 }

@@ -205,9 +205,10 @@ impl<T: 'static> Attr<T> {
 
     fn writable(mut self, w: AttrWriteType) -> Self {
         self.def.config.writable = w;
+        // cppTango names the attribute itself for READ_WRITE and "None" for READ and WRITE.
         self.def.config.writable_attr_name = match w {
-            AttrWriteType::Read => "None".to_owned(),
-            _ => self.def.config.name.clone(),
+            AttrWriteType::ReadWrite => self.def.config.name.clone(),
+            _ => "None".to_owned(),
         };
         self
     }
@@ -562,15 +563,26 @@ impl<T: Send + 'static> ClassBuilder<T> {
             attributes.push(def);
         }
         let mut commands: Vec<CmdDef> = Vec::new();
-        for (name, out, b) in [
-            ("Init", CmdArgType::DevVoid, Builtin::Init),
-            ("State", CmdArgType::DevState, Builtin::State),
-            ("Status", CmdArgType::DevString, Builtin::Status),
+        for (name, out, out_desc, b) in [
+            ("Init", CmdArgType::DevVoid, "Uninitialised", Builtin::Init),
+            (
+                "State",
+                CmdArgType::DevState,
+                "Device state",
+                Builtin::State,
+            ),
+            (
+                "Status",
+                CmdArgType::DevString,
+                "Device status",
+                Builtin::Status,
+            ),
         ] {
             let mut def = Cmd::<T>::raw(name, CmdArgType::DevVoid, out, |_, _, _| {
                 Ok(CommandData::Void)
             })
             .def;
+            def.out_desc = out_desc.to_owned();
             def.builtin = Some(b);
             commands.push(def);
         }

@@ -208,8 +208,8 @@ pub fn default_config(
         _ => "%d",
     };
     let writable_attr_name = match writable {
-        AttrWriteType::Read => "None".to_owned(),
-        _ => name.to_owned(),
+        AttrWriteType::ReadWrite => name.to_owned(),
+        _ => "None".to_owned(),
     };
     AttributeConfig5 {
         name: name.to_owned(),
