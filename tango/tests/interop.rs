@@ -17,6 +17,7 @@ use tango_testkit::{Peer, PeerKind};
 enum Kind {
     Cpp,
     Py,
+    Rust,
 }
 
 /// One line of `core/tests/data/tangotest-9.3.4-interface.txt`.
@@ -71,6 +72,7 @@ fn device(kind: Kind) -> String {
     match kind {
         Kind::Cpp => tango_testkit::cpp_tangotest_device(),
         Kind::Py => tango_testkit::py_tangotest_device(),
+        Kind::Rust => tango_testkit::rust_tangotest_device(),
     }
 }
 
@@ -131,6 +133,8 @@ fn boundary(t: CmdArgType) -> AttrData {
             AttrData::Double(vec![f64::MIN, f64::MAX, f64::MIN_POSITIVE, -0.25])
         }
         CmdArgType::DevUChar => AttrData::UChar(vec![0, 1, 255]),
+        // indices into the enum labels (the Rust TangoTest has three)
+        CmdArgType::DevEnum => AttrData::Enum(vec![0, 2, 1]),
         CmdArgType::DevUShort => AttrData::UShort(vec![0, 1, u16::MAX]),
         CmdArgType::DevULong => AttrData::ULong(vec![0, 1, u32::MAX]),
         CmdArgType::DevULong64 => AttrData::ULong64(vec![0, 1, u64::MAX]),
@@ -144,7 +148,10 @@ fn boundary(t: CmdArgType) -> AttrData {
 }
 
 fn is_numeric(t: CmdArgType) -> bool {
-    !matches!(t, CmdArgType::DevString | CmdArgType::DevBoolean)
+    !matches!(
+        t,
+        CmdArgType::DevString | CmdArgType::DevBoolean | CmdArgType::DevEnum
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -177,6 +184,11 @@ fn basics(kind: Kind) {
                 "{:?}",
                 info.version_info
             );
+        }
+        Kind::Rust => {
+            assert_eq!(dev.get_idl_version().unwrap(), 6);
+            assert_eq!(info.server_version, 6);
+            assert!(info.version_info.iter().any(|(k, _)| k == "tango-rs"));
         }
     }
     let adm = dev.adm_name().unwrap();
@@ -639,6 +651,7 @@ fn private_peer(kind: Kind) -> Peer {
     Peer::start(match kind {
         Kind::Cpp => PeerKind::CppTangoTest,
         Kind::Py => PeerKind::PyTangoTest,
+        Kind::Rust => PeerKind::RustTangoTest,
     })
 }
 
@@ -716,6 +729,10 @@ macro_rules! cases {
         /// Against the PyTango 10.3.1 TangoTest peer (IDL 6).
         mod pytango_tangotest {
             against!(Py: $($case),*);
+        }
+        /// Against our own Rust TangoTest (IDL 6), run as a separate process.
+        mod rust_tangotest {
+            against!(Rust: $($case),*);
         }
     };
 }

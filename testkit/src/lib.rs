@@ -106,6 +106,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The shared Rust TangoTest started by `scripts/test` (env `TANGO_TEST_RUST_DEVICE`), or
+/// panics clearly.
+pub fn rust_tangotest_device() -> String {
+    shared_device("TANGO_TEST_RUST_DEVICE", "the shared Rust TangoTest")
+}
+
+/// Our `TangoTest` binary: `$TANGO_TEST_RUST_SERVER`, else the workspace's
+/// `target/debug/TangoTest` (cargo builds it with the workspace's tests).
+pub fn rust_server_binary() -> PathBuf {
+    env_path("TANGO_TEST_RUST_SERVER", || {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        target.join("debug").join("TangoTest")
+    })
+}
+
 /// The workspace root (parent of this crate's manifest directory).
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -119,6 +136,8 @@ pub enum PeerKind {
     CppTangoTest,
     /// The PyTango 10.3.1 TangoTest re-implementation (`peers/py_tangotest.py`).
     PyTangoTest,
+    /// Our Rust TangoTest (`target/debug/TangoTest`, built by `cargo test --workspace`).
+    RustTangoTest,
 }
 
 impl PeerKind {
@@ -127,6 +146,7 @@ impl PeerKind {
         match self {
             PeerKind::CppTangoTest => "cpp-tangotest",
             PeerKind::PyTangoTest => "py-tangotest",
+            PeerKind::RustTangoTest => "rust-tangotest",
         }
     }
 }
@@ -206,7 +226,7 @@ impl Peer {
     /// The server executable name as Tango sees it (`TangoTest` or `py_tangotest`).
     pub fn server_name(&self) -> String {
         match self.kind {
-            PeerKind::CppTangoTest => "TangoTest".to_string(),
+            PeerKind::CppTangoTest | PeerKind::RustTangoTest => "TangoTest".to_string(),
             PeerKind::PyTangoTest => py_server_script()
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -297,6 +317,11 @@ impl Peer {
                 let mut cmd = Command::new(python);
                 cmd.arg(script).env("PYTHONUNBUFFERED", "1");
                 cmd
+            }
+            PeerKind::RustTangoTest => {
+                let server = rust_server_binary();
+                require_file(&server, "Rust TangoTest server", "TANGO_TEST_RUST_SERVER");
+                Command::new(server)
             }
         };
         cmd.args([INSTANCE, "-nodb", "-dlist", DEVICE, "-ORBendPoint"])
