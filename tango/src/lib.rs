@@ -29,6 +29,7 @@ mod attribute_proxy;
 mod error;
 mod info;
 mod proxy;
+mod proxy_core;
 pub mod server;
 mod transport;
 
@@ -37,10 +38,12 @@ pub use attribute_proxy::AttributeProxy;
 pub use error::{Error, Result};
 pub use info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};
 pub use proxy::{DeviceProxy, DEFAULT_TIMEOUT};
+pub use proxy_core::ProxyCore;
 pub use tango_core::value::{
     command_to_attr, convert_command_arg, AttrData, FromCommandData, Image, IntoCommandData,
     TangoElement, ValueError, WriteValue,
 };
+pub use transport::{CallSite, Connection, Transport};
 
 pub use tango_core;
 pub use tango_core::any::CommandData;

@@ -153,10 +153,10 @@ impl State {
 /// Connections by lower-cased host and port; weak, so a connection closes with its last proxy.
 type Pool = Mutex<HashMap<(String, u16), Weak<Connection>>>;
 
-/// One server endpoint's connection, shared by proxies and threads. Calls from several
+/// One server endpoint's blocking connection, shared by proxies and threads. Calls from several
 /// threads are pipelined on it: each writes its request, and whichever caller is waiting
 /// reads the socket for all of them and hands each reply to its caller.
-pub(crate) struct Connection {
+pub struct Connection {
     host: String,
     port: u16,
     endpoint: String,
@@ -164,11 +164,51 @@ pub(crate) struct Connection {
     delivered: Condvar,
 }
 
-/// What a call is for, to word errors.
-pub(crate) struct CallSite<'a> {
+/// Where a call goes and how long it may take.
+#[derive(Debug, Clone, Copy)]
+pub struct CallSite<'a> {
+    /// The device name, for error messages.
     pub device: &'a str,
+    /// The object key of the device.
     pub object_key: &'a [u8],
+    /// The whole call (connect, send, receive) must finish within this.
     pub timeout: Duration,
+}
+
+/// How a proxy's requests reach a server: the blocking shared connection of this crate,
+/// or an async runtime's (the `rt-*` crates). [`crate::ProxyCore`] is written against
+/// this trait once.
+pub trait Transport: Send + Sync + Sized + 'static {
+    /// The connection to `host:port` shared by the proxies of this process.
+    fn for_endpoint(host: &str, port: u16) -> Arc<Self>;
+
+    /// Sends `op` and waits for its reply (the transport decides how it waits),
+    /// at most `site.timeout` in all.
+    fn call<'a, O: Operation + Sync>(
+        &'a self,
+        site: CallSite<'a>,
+        op: &'a O,
+    ) -> impl std::future::Future<Output = Result<O::Output>> + Send + 'a
+    where
+        O::Output: Send;
+}
+
+impl Transport for Connection {
+    fn for_endpoint(host: &str, port: u16) -> Arc<Self> {
+        Connection::shared(host, port)
+    }
+
+    /// Blocks the calling thread: the I/O is done before the (ready) future is returned.
+    fn call<'a, O: Operation + Sync>(
+        &'a self,
+        site: CallSite<'a>,
+        op: &'a O,
+    ) -> impl std::future::Future<Output = Result<O::Output>> + Send + 'a
+    where
+        O::Output: Send,
+    {
+        std::future::ready(self.call_blocking(&site, op))
+    }
 }
 
 enum Attempt<T> {
@@ -244,7 +284,11 @@ impl Connection {
 
     /// Sends `op` to the object `site.object_key` and waits for its reply, at most
     /// `site.timeout` in all (connect, send and receive together).
-    pub(crate) fn call<O: Operation>(&self, site: &CallSite<'_>, op: &O) -> Result<O::Output> {
+    pub(crate) fn call_blocking<O: Operation>(
+        &self,
+        site: &CallSite<'_>,
+        op: &O,
+    ) -> Result<O::Output> {
         let deadline = Instant::now() + site.timeout;
         for _ in 0..2 {
             match self.attempt(site, op, deadline)? {
