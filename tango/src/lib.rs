@@ -24,26 +24,17 @@
 //! threads. The synchronous green mode is built in; the other green modes arrive with
 //! their runtime crates (see `docs/architecture.md`).
 
-mod attribute;
-mod attribute_proxy;
-mod error;
-mod info;
-mod proxy;
-mod proxy_core;
 pub mod server;
-mod transport;
 
-pub use attribute::{DeviceAttribute, FromAttrData};
-pub use attribute_proxy::AttributeProxy;
-pub use error::{Error, Result};
-pub use info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};
-pub use proxy::{DeviceProxy, DEFAULT_TIMEOUT};
-pub use proxy_core::ProxyCore;
+pub use tango_client::{
+    AttributeInfo, AttributeInfoEx, AttributeProxy, CallSite, CommandInfo, Connection,
+    DeviceAttribute, DeviceInfo, DeviceProxy, Error, FromAttrData, ProxyCore, Result, Transport,
+    DEFAULT_TIMEOUT,
+};
 pub use tango_core::value::{
     command_to_attr, convert_command_arg, AttrData, FromCommandData, Image, IntoCommandData,
     TangoElement, ValueError, WriteValue,
 };
-pub use transport::{CallSite, Connection, Transport};
 
 pub use tango_core;
 pub use tango_core::any::CommandData;
