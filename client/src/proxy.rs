@@ -42,11 +42,11 @@ fn run<F: Future>(f: F) -> F::Output {
 /// several threads are pipelined.
 ///
 /// ```no_run
-/// let dev = tango::DeviceProxy::new("tango://127.0.0.1:10000/sys/tg_test/1#dbase=no")?;
+/// let dev = tango_client::DeviceProxy::new("tango://127.0.0.1:10000/sys/tg_test/1#dbase=no")?;
 /// println!("{}", dev.state()?);
 /// let x: f64 = dev.read_attribute("double_scalar")?.get()?;
 /// dev.write_attribute("double_scalar", x + 1.0)?;
-/// # Ok::<(), tango::Error>(())
+/// # Ok::<(), tango_client::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct DeviceProxy {
