@@ -9,6 +9,7 @@
 //!
 //! Users normally depend on `tango`, which re-exports all of this.
 
+mod async_transport;
 mod attribute;
 mod attribute_proxy;
 mod error;
@@ -17,6 +18,7 @@ mod proxy;
 mod proxy_core;
 mod transport;
 
+pub use async_transport::{AsyncConnection, AsyncDeviceProxy, AsyncRuntime};
 pub use attribute::{DeviceAttribute, FromAttrData};
 pub use attribute_proxy::AttributeProxy;
 pub use error::{Error, Result};
