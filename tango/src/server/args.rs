@@ -17,7 +17,8 @@ pub struct ServerArgs {
     pub host: String,
     /// Port to listen on (0: a free one).
     pub port: u16,
-    /// Verbosity (`-v` is 4, `-vN` is N; 0 when absent).
+    /// Verbosity (`-v` is 4, `-vN` is N; 0 when absent): 1 and up logs connections to
+    /// stderr, 4 and up every request.
     pub verbosity: u8,
     /// Options after the known ones, `--green-mode` and the like, for the caller.
     pub extra: Vec<(String, Option<String>)>,

@@ -61,6 +61,8 @@ struct Shared {
     stopping: AtomicBool,
     /// Clones of the open connections, to wake their readers at shutdown.
     connections: Mutex<HashMap<u64, TcpStream>>,
+    /// `-v[N]`: 1 and up logs connections to stderr, 4 and up every request.
+    verbosity: u8,
 }
 
 impl Shared {
@@ -237,6 +239,7 @@ impl DeviceServer {
             slots: RwLock::default(),
             stopping: AtomicBool::new(false),
             connections: Mutex::default(),
+            verbosity: args.verbosity,
         });
         // The admin device first, then the -dlist devices.
         let (admin_id, admin_ctx, admin_class) = shared.dispatcher.admin_device();
@@ -459,6 +462,17 @@ impl ConnectionServer {
                     self.threads.fetch_sub(1, Ordering::SeqCst);
                 }
             }
+            if self.shared.verbosity >= 4 {
+                if let Ok((h, _)) = tango_core::giop::decode_request(&msg) {
+                    eprintln!(
+                        "{} {} on {} (request {})",
+                        self.peer,
+                        h.operation,
+                        String::from_utf8_lossy(&h.object_key),
+                        h.request_id
+                    );
+                }
+            }
             let (reply, close) = self.shared.process(&msg, &self.peer);
             if let Some(bytes) = reply {
                 if !self.write(&bytes) {
@@ -489,8 +503,14 @@ fn serve_connection(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         threads: std::sync::atomic::AtomicUsize::new(1),
         idle: std::sync::atomic::AtomicUsize::new(0),
     });
+    if shared.verbosity >= 1 {
+        eprintln!("{peer} connected");
+    }
     conn.work();
     conn.close();
+    if shared.verbosity >= 1 {
+        eprintln!("{peer} disconnected");
+    }
 }
 
 fn polling_loop(shared: &Arc<Shared>) {
