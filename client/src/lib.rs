@@ -1,11 +1,18 @@
 //! # tango-client: the Tango client, written once for every green mode
 //!
 //! [`ProxyCore`] holds every operation of a device proxy (state, read/write attributes,
-//! commands, queries...) as async code over a [`Transport`]. This crate provides the
-//! blocking transport ([`Connection`], one shared TCP connection per server, pipelined
-//! between threads) and the Synchronous [`DeviceProxy`] on top of it; the runtime crates
-//! (`tango-tokio`, `tango-smol`, `tango-async-std`, `tango-coroutine`) provide their
-//! transports and typed proxies; the `tango` facade picks among them by green mode.
+//! commands, queries...) as async code over a [`Transport`]. Two transports live here:
+//!
+//! * [`Connection`], blocking: one shared TCP connection per server, pipelined between
+//!   threads; the Synchronous [`DeviceProxy`] runs on it;
+//! * [`AsyncConnection<R>`], for any async runtime `R` that implements [`AsyncRuntime`]
+//!   (connect, spawn, sleep): many requests in flight on one connection, a reader task
+//!   routing replies, timeouts and dropped futures cancelling their request.
+//!
+//! The runtime crates are thin: `tango-tokio`, `tango-smol` and `tango-async-std`
+//! implement [`AsyncRuntime`] and name `AsyncDeviceProxy<TheirRuntime>`;
+//! `tango-coroutine` implements [`Transport`] on may coroutines. The `tango` facade picks
+//! among them by green mode.
 //!
 //! Users normally depend on `tango`, which re-exports all of this.
 
