@@ -21,9 +21,13 @@
 //! [`server::DeviceServer`] (cppTango's command line, no database).
 //!
 //! The protocol itself lives in [`tango_core`] (sans-IO); this crate owns the sockets and
-//! threads. The synchronous green mode is built in; the other green modes arrive with
-//! their runtime crates (see `docs/architecture.md`).
+//! threads. [`DeviceProxy`] is the Synchronous proxy with plain methods; [`green`] has the
+//! same operations in every green mode (Synchronous, Futures, Coroutine, Asyncio), each
+//! returning a [`green::Call`] to wait for, bound with a timeout, submit, or `.await`.
+//! Coroutine and Asyncio need the cargo features `coroutine`, `tokio`, `smol` or
+//! `async-std` (see `docs/architecture.md`).
 
+pub mod green;
 pub mod server;
 
 pub use tango_client::{

@@ -1,0 +1,219 @@
+//! Green modes: the same [`DeviceProxy`] and [`AttributeProxy`] operations, run the way
+//! the program needs — blocking the caller, on a worker pool, in a coroutine, or on an
+//! async runtime — chosen globally, per proxy, and changeable at any time, as PyTango does.
+//!
+//! Every network operation (the constructors included) returns a [`Call`]:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tango::green::{self, DeviceProxy, GreenMode};
+//!
+//! let dev = DeviceProxy::new("tango://127.0.0.1:10000/sys/tg_test/1#dbase=no").wait()?;
+//! let state = dev.state().wait()?; // wait=true: the synchronous result
+//! let status = dev.status().timeout(Duration::from_millis(500)).wait()?; // bounded
+//! let pending = dev.read_attribute("double_scalar").submit(); // wait=false: a handle
+//! let value = pending.result()?;
+//! green::set_green_mode(GreenMode::Futures); // dev follows the global mode
+//! # Ok::<(), tango::Error>(())
+//! ```
+//!
+//! and `dev.state().await` works on any executor (the call runs on the worker pool and
+//! wakes the task when done; the executor's thread is never blocked).
+//!
+//! | mode | `wait()` | `submit()` | `.await` |
+//! |---|---|---|---|
+//! | Synchronous | runs on the caller's thread | runs on the worker pool | worker pool |
+//! | Futures | runs on the worker pool, the caller waits | worker pool | worker pool |
+//! | Coroutine | needs the cargo feature `coroutine` | | |
+//! | Asyncio | needs the cargo feature `tokio`, `smol` or `async-std` | | |
+//!
+//! The global mode comes from `TANGO_GREEN_MODE` (or PyTango's `PYTANGO_GREEN_MODE`) at
+//! first use, case-insensitive: `synchronous`, `futures`, `gevent` or `coroutine`,
+//! `asyncio`; default Synchronous. An unknown value is an error (returned by
+//! [`get_green_mode`] and by every call that follows the global mode) naming the accepted
+//! values, until [`set_green_mode`] sets a valid mode.
+
+mod blocking;
+mod call;
+mod device;
+mod pool;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use tango_core::idl::{DevError, DevFailed, ErrSeverity};
+
+use crate::{Error, Result};
+
+pub use call::{Call, CallFuture, Pending};
+pub use device::{AttributeProxy, DeviceProxy, READY_POLL_INTERVAL};
+pub use pool::FUTURES_WORKERS;
+
+/// How a proxy's calls cooperate with the rest of the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GreenMode {
+    /// A call blocks the calling thread until it completes (the default).
+    Synchronous,
+    /// Calls run on a shared pool of worker threads; `submit()` gives a future-like handle.
+    Futures,
+    /// Calls run as `may` coroutines: a call that looks blocking lets other coroutines run
+    /// (PyTango's gevent mode). Needs the cargo feature `coroutine`.
+    Coroutine,
+    /// Calls are futures of an async runtime (tokio, smol or async-std). Needs the cargo
+    /// feature of that runtime.
+    Asyncio,
+}
+
+/// The accepted spellings of a green mode, as error messages list them.
+pub const ACCEPTED_GREEN_MODES: &str = "synchronous, futures, gevent, coroutine, asyncio";
+
+impl GreenMode {
+    /// The mode's lower-case name (`gevent` is spelled `coroutine`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GreenMode::Synchronous => "synchronous",
+            GreenMode::Futures => "futures",
+            GreenMode::Coroutine => "coroutine",
+            GreenMode::Asyncio => "asyncio",
+        }
+    }
+
+    /// The global mode an environment gives: `TANGO_GREEN_MODE` first, then PyTango's
+    /// `PYTANGO_GREEN_MODE`; unset or blank means Synchronous. A pure function of its
+    /// arguments (what [`get_green_mode`] applies to the process environment).
+    pub fn from_env_values(
+        tango_green_mode: Option<&str>,
+        pytango_green_mode: Option<&str>,
+    ) -> Result<GreenMode> {
+        for (var, value) in [
+            ("TANGO_GREEN_MODE", tango_green_mode),
+            ("PYTANGO_GREEN_MODE", pytango_green_mode),
+        ] {
+            match value.map(str::trim) {
+                None | Some("") => continue,
+                Some(v) => return parse(v, &format!("the environment variable {var}")),
+            }
+        }
+        Ok(GreenMode::Synchronous)
+    }
+}
+
+impl fmt::Display for GreenMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GreenMode::Synchronous => "Synchronous",
+            GreenMode::Futures => "Futures",
+            GreenMode::Coroutine => "Coroutine",
+            GreenMode::Asyncio => "Asyncio",
+        })
+    }
+}
+
+impl FromStr for GreenMode {
+    type Err = Error;
+
+    /// Case-insensitive; `gevent` is `Coroutine`.
+    fn from_str(s: &str) -> Result<GreenMode> {
+        parse(s, "a green mode")
+    }
+}
+
+fn parse(value: &str, source: &str) -> Result<GreenMode> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "synchronous" => Ok(GreenMode::Synchronous),
+        "futures" => Ok(GreenMode::Futures),
+        "gevent" | "coroutine" => Ok(GreenMode::Coroutine),
+        "asyncio" => Ok(GreenMode::Asyncio),
+        _ => Err(green_error(
+            "API_WrongGreenMode",
+            format!(
+                "unknown green mode {value:?} in {source}; accepted values \
+                 (case-insensitive): {ACCEPTED_GREEN_MODES}"
+            ),
+        )),
+    }
+}
+
+/// An error of the green-mode machinery itself, in Tango form.
+pub(crate) fn green_error(reason: &str, desc: String) -> Error {
+    Error::DevFailed(DevFailed {
+        errors: vec![DevError {
+            reason: reason.to_owned(),
+            severity: ErrSeverity::Err,
+            desc,
+            origin: "tango::green".to_owned(),
+        }],
+    })
+}
+
+/// 0: not read from the environment yet; else `encode(mode)`.
+static GLOBAL: AtomicU8 = AtomicU8::new(0);
+
+fn encode(mode: GreenMode) -> u8 {
+    match mode {
+        GreenMode::Synchronous => 1,
+        GreenMode::Futures => 2,
+        GreenMode::Coroutine => 3,
+        GreenMode::Asyncio => 4,
+    }
+}
+
+fn decode(v: u8) -> Option<GreenMode> {
+    match v {
+        1 => Some(GreenMode::Synchronous),
+        2 => Some(GreenMode::Futures),
+        3 => Some(GreenMode::Coroutine),
+        4 => Some(GreenMode::Asyncio),
+        _ => None,
+    }
+}
+
+/// The global green mode: the last [`set_green_mode`], else the environment's
+/// (`TANGO_GREEN_MODE`, then `PYTANGO_GREEN_MODE`), else Synchronous. An unknown value in
+/// the environment is an error naming the accepted values (never a silent fallback).
+pub fn get_green_mode() -> Result<GreenMode> {
+    if let Some(mode) = decode(GLOBAL.load(Ordering::Acquire)) {
+        return Ok(mode);
+    }
+    let tango = std::env::var("TANGO_GREEN_MODE").ok();
+    let pytango = std::env::var("PYTANGO_GREEN_MODE").ok();
+    let mode = GreenMode::from_env_values(tango.as_deref(), pytango.as_deref())?;
+    // a concurrent set_green_mode wins over the environment
+    let _ = GLOBAL.compare_exchange(0, encode(mode), Ordering::AcqRel, Ordering::Acquire);
+    Ok(decode(GLOBAL.load(Ordering::Acquire)).unwrap_or(mode))
+}
+
+/// Sets the global green mode, followed at once by every proxy built without a mode of
+/// its own (their next call runs in `mode`).
+pub fn set_green_mode(mode: GreenMode) {
+    GLOBAL.store(encode(mode), Ordering::Release);
+}
+
+/// The mode stored in a proxy: 0 follows the global mode.
+pub(crate) fn encode_opt(mode: Option<GreenMode>) -> u8 {
+    mode.map_or(0, encode)
+}
+
+pub(crate) fn decode_opt(v: u8) -> Option<GreenMode> {
+    decode(v)
+}
+
+/// The error of a call in a mode whose backend is not compiled in (or not wired yet).
+pub(crate) fn unsupported(mode: GreenMode) -> Error {
+    let needs = match mode {
+        GreenMode::Coroutine if !cfg!(feature = "coroutine") => {
+            "needs the cargo feature coroutine of the tango crate"
+        }
+        GreenMode::Asyncio
+            if !(cfg!(feature = "tokio")
+                || cfg!(feature = "smol")
+                || cfg!(feature = "async-std")) =>
+        {
+            "needs the cargo feature tokio, smol or async-std of the tango crate"
+        }
+        // the feature is declared but its runtime crate is not wired in yet
+        _ => "is not wired into tango::green yet (its runtime crate is pending)",
+    };
+    Error::NotSupported(format!("green mode {mode} {needs}"))
+}
