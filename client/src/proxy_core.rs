@@ -57,12 +57,16 @@ struct Inner<T> {
 /// `DeviceProxy`, as async methods. Cheap to clone (clones share everything).
 pub struct ProxyCore<T> {
     inner: Arc<Inner<T>>,
+    /// Set on a view made by [`ProxyCore::with_deadline`]: every request of a call made
+    /// through it must finish by then (instead of the proxy's own timeout).
+    deadline: Option<Instant>,
 }
 
 impl<T> Clone for ProxyCore<T> {
     fn clone(&self) -> Self {
         ProxyCore {
             inner: self.inner.clone(),
+            deadline: self.deadline,
         }
     }
 }
@@ -104,6 +108,7 @@ impl<T: Transport> ProxyCore<T> {
             }
         };
         let proxy = ProxyCore {
+            deadline: None,
             inner: Arc::new(Inner {
                 key: name.object_key(),
                 conn: T::for_endpoint(&host, port),
@@ -165,11 +170,31 @@ impl<T: Transport> ProxyCore<T> {
         self.inner.source.store(source as u32, Ordering::Relaxed)
     }
 
+    /// A view of this proxy whose calls must all finish by `deadline`: each request gets
+    /// the time left instead of the proxy's timeout. This is the per-call timeout of the
+    /// green modes (`call.timeout(d)`): one bound for the whole call, however many
+    /// requests it makes.
+    pub fn with_deadline(&self, deadline: Instant) -> Self {
+        ProxyCore {
+            inner: self.inner.clone(),
+            deadline: Some(deadline),
+        }
+    }
+
+    /// [`ProxyCore::with_deadline`] `timeout` from now.
+    pub fn with_call_timeout(&self, timeout: Duration) -> Self {
+        self.with_deadline(Instant::now() + timeout)
+    }
+
     fn site(&self) -> CallSite<'_> {
+        let timeout = match self.deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::from_millis(self.get_timeout_millis()),
+        };
         CallSite {
             device: &self.inner.name.device,
             object_key: &self.inner.key,
-            timeout: Duration::from_millis(self.get_timeout_millis()),
+            timeout,
         }
     }
 

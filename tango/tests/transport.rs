@@ -247,3 +247,34 @@ fn names_that_need_a_database_are_refused_clearly() {
     let err = DeviceProxy::new("not a device").unwrap_err();
     assert!(matches!(err, Error::Name(_)), "{err}");
 }
+
+/// Polls a future of the blocking transport, which is ready at once.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the blocking transport is never pending"),
+    }
+}
+
+#[test]
+fn a_per_call_deadline_overrides_the_proxy_timeout() {
+    let server = MockServer::start(|_, _| Action::Ignore);
+    let dev = DeviceProxy::with_timeout(&server.device(), Duration::from_secs(5)).unwrap();
+    let t = Instant::now();
+    let err = ready(
+        dev.core()
+            .with_call_timeout(Duration::from_millis(150))
+            .ping(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_millis(600),
+        "{waited:?}"
+    );
+    // the proxy itself keeps its own timeout
+    assert_eq!(dev.get_timeout_millis(), 5000);
+}
