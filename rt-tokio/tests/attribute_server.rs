@@ -1,5 +1,5 @@
-//! The `attribute_server` example, run in-process against the C++ and the Rust TangoTest:
-//! clients connect over TCP and ask for values, `state`, missing attributes and garbage.
+//! The `attribute_server` example of tango-tokio, run in-process against the C++ and the Rust
+//! TangoTest: clients connect over TCP and ask for values, `state`, missing attributes, garbage.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
