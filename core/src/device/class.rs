@@ -9,7 +9,10 @@ use crate::idl::{
     ChangeEventProp, CmdArgType, DevState, DispLevel, EventProperties, PeriodicEventProp,
 };
 
-use super::{DeviceCtx, SyncDevice};
+use super::{AsyncDevice, DeviceCtx, SyncDevice};
+use crate::any::CommandData;
+use crate::idl::DevFailed;
+use crate::value::WriteValue;
 
 /// A set of device states (for "allowed in" rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,18 +155,50 @@ impl ClassInfo {
 /// Makes one device object of a class.
 pub type SyncFactory = dyn Fn(&DeviceCtx) -> Box<dyn SyncDevice> + Send + Sync;
 
+/// Makes one device object of an Asyncio class.
+pub type AsyncFactory = dyn Fn(&DeviceCtx) -> Arc<dyn AsyncDevice> + Send + Sync;
+
+/// How a class makes its devices, which says the green mode its code runs in.
+#[derive(Clone)]
+pub enum DeviceFactory {
+    /// Synchronous devices ([`SyncDevice`]), run under a monitor lock.
+    Sync(Arc<SyncFactory>),
+    /// Asyncio devices ([`AsyncDevice`]), run as futures on the server's runtime.
+    Async(Arc<AsyncFactory>),
+}
+
+/// The server green mode a class's code needs. All classes of one server share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerMode {
+    /// Blocking device code, one request at a time per device (monitor lock).
+    Synchronous,
+    /// `async fn` device code on the server's async runtime, no monitor lock by default.
+    Asyncio,
+}
+
+impl fmt::Display for ServerMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerMode::Synchronous => "Synchronous",
+            ServerMode::Asyncio => "Asyncio",
+        })
+    }
+}
+
 /// A device class: its description and how to make its devices.
 #[derive(Clone)]
 pub struct DeviceClass {
     /// The description.
     pub info: Arc<ClassInfo>,
-    factory: Arc<SyncFactory>,
+    factory: DeviceFactory,
 }
 
 impl fmt::Debug for DeviceClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceClass")
             .field("name", &self.info.name)
+            .field("mode", &self.green_mode())
             .finish()
     }
 }
@@ -173,7 +208,15 @@ impl DeviceClass {
     pub fn from_parts(info: ClassInfo, factory: Arc<SyncFactory>) -> Self {
         DeviceClass {
             info: Arc::new(info),
-            factory,
+            factory: DeviceFactory::Sync(factory),
+        }
+    }
+
+    /// A class from its description and a factory of Asyncio devices.
+    pub fn from_async_parts(info: ClassInfo, factory: Arc<AsyncFactory>) -> Self {
+        DeviceClass {
+            info: Arc::new(info),
+            factory: DeviceFactory::Async(factory),
         }
     }
 
@@ -182,9 +225,102 @@ impl DeviceClass {
         &self.info.name
     }
 
+    /// The server green mode the class's code needs.
+    pub fn green_mode(&self) -> ServerMode {
+        match self.factory {
+            DeviceFactory::Sync(_) => ServerMode::Synchronous,
+            DeviceFactory::Async(_) => ServerMode::Asyncio,
+        }
+    }
+
+    /// How the class makes its devices.
+    pub fn factory(&self) -> &DeviceFactory {
+        &self.factory
+    }
+
+    /// The factory of synchronous devices (`None` for an Asyncio class).
+    pub fn sync_factory(&self) -> Option<&Arc<SyncFactory>> {
+        match &self.factory {
+            DeviceFactory::Sync(f) => Some(f),
+            DeviceFactory::Async(_) => None,
+        }
+    }
+
+    /// The factory of Asyncio devices (`None` for a Synchronous class).
+    pub fn async_factory(&self) -> Option<&Arc<AsyncFactory>> {
+        match &self.factory {
+            DeviceFactory::Async(f) => Some(f),
+            DeviceFactory::Sync(_) => None,
+        }
+    }
+
     /// Makes the device object for `ctx` (not yet initialised: call `init_device`).
+    ///
+    /// For an Asyncio class, which a Synchronous server cannot run, the object refuses
+    /// everything: its `init_device` fails with `API_WrongGreenMode`, so a Synchronous
+    /// server refuses to start with it.
     pub fn new_device(&self, ctx: &DeviceCtx) -> Box<dyn SyncDevice> {
-        (self.factory)(ctx)
+        match &self.factory {
+            DeviceFactory::Sync(f) => f(ctx),
+            DeviceFactory::Async(_) => Box::new(WrongMode {
+                class: self.info.name.clone(),
+            }),
+        }
+    }
+
+    /// Makes the Asyncio device object for `ctx` (`None` for a Synchronous class).
+    pub fn new_async_device(&self, ctx: &DeviceCtx) -> Option<Arc<dyn AsyncDevice>> {
+        self.async_factory().map(|f| f(ctx))
+    }
+}
+
+/// What a Synchronous server gets for a device of an Asyncio class.
+struct WrongMode {
+    class: String,
+}
+
+impl WrongMode {
+    fn refuse(&self, ctx: &DeviceCtx) -> DevFailed {
+        DevFailed::new(
+            "API_WrongGreenMode",
+            format!(
+                "device class {} is Asyncio; this server runs Synchronous classes only",
+                self.class
+            ),
+            ctx.name(),
+        )
+    }
+}
+
+impl SyncDevice for WrongMode {
+    fn init_device(&mut self, ctx: &DeviceCtx) -> Result<(), DevFailed> {
+        Err(self.refuse(ctx))
+    }
+
+    fn read_attribute(
+        &mut self,
+        ctx: &DeviceCtx,
+        _attr: usize,
+    ) -> Result<super::AttrReading, DevFailed> {
+        Err(self.refuse(ctx))
+    }
+
+    fn write_attribute(
+        &mut self,
+        ctx: &DeviceCtx,
+        _attr: usize,
+        _value: WriteValue,
+    ) -> Result<(), DevFailed> {
+        Err(self.refuse(ctx))
+    }
+
+    fn command(
+        &mut self,
+        ctx: &DeviceCtx,
+        _cmd: usize,
+        _arg: CommandData,
+    ) -> Result<CommandData, DevFailed> {
+        Err(self.refuse(ctx))
     }
 }
 

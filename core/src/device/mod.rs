@@ -12,12 +12,19 @@
 //! is what leaves room for coroutine and async devices: only the adapter knows how device
 //! code runs.
 
+mod async_device;
 mod builder;
 mod class;
 
+pub use async_device::{
+    run_job_async, AsyncAttr, AsyncClassBuilder, AsyncCmd, AsyncDevice, AsyncMonitor,
+    AsyncMonitorGuard, AsyncMonitorLock, BoxFuture,
+};
+
 pub use builder::{reading_of, Attr, AttrValueType, ClassBuilder, Cmd, CommandType, ElementType};
 pub use class::{
-    default_config, AttrDef, Builtin, ClassInfo, CmdDef, DeviceClass, StateMask, SyncFactory,
+    default_config, AsyncFactory, AttrDef, Builtin, ClassInfo, CmdDef, DeviceClass, DeviceFactory,
+    ServerMode, StateMask, SyncFactory,
 };
 
 use std::sync::{Arc, Mutex};
