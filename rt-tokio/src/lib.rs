@@ -39,6 +39,8 @@ use std::time::Duration;
 
 use tango_client::AsyncRuntime;
 
+pub mod server;
+
 #[doc(no_inline)]
 pub use tango_client::{
     AsyncConnection, AttributeInfo, AttributeInfoEx, CommandInfo, DeviceAttribute, DeviceInfo,
