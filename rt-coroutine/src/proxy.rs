@@ -1,0 +1,240 @@
+//! [`DeviceProxy`] in Coroutine green mode: the methods of the Synchronous proxy, which
+//! look blocking but park only the calling may coroutine while they wait.
+
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tango_client::{
+    AttributeInfo, AttributeInfoEx, CommandInfo, DeviceAttribute, DeviceInfo, ProxyCore, Result,
+    DEFAULT_TIMEOUT,
+};
+use tango_core::any::CommandData;
+use tango_core::idl::{DevSource, DevState};
+use tango_core::name::TangoName;
+use tango_core::value::{IntoCommandData, WriteValue};
+
+use crate::transport::CoConnection;
+
+/// Runs a future of [`ProxyCore`] over [`CoConnection`]: the transport parks the coroutine
+/// while it waits and returns ready futures, so the first poll completes it. The future is
+/// boxed so that its state lives on the heap, not on the coroutine's small stack. (A
+/// future that returned `Pending` would be a bug; this yields to other coroutines rather
+/// than hanging.)
+fn run<F: Future>(f: F) -> F::Output {
+    let mut f = Box::pin(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        may::coroutine::yield_now();
+    }
+}
+
+/// A proxy to one Tango device, in Coroutine (gevent) green mode: every call looks
+/// blocking, but while it waits for the network only the calling may coroutine is parked,
+/// and the other coroutines of the process keep running. Also usable from plain threads
+/// (then the thread waits).
+///
+/// Cheap to clone (clones share everything), `Send + Sync`. Proxies of the same server
+/// share one TCP connection, on which the calls of all coroutines are pipelined.
+///
+/// ```no_run
+/// let dev = tango_coroutine::DeviceProxy::new("tango://127.0.0.1:10000/sys/tg_test/1#dbase=no")?;
+/// let reads: Vec<_> = (0..10)
+///     .map(|_| {
+///         let dev = dev.clone();
+///         tango_coroutine::spawn(move || dev.read_attribute("double_scalar"))
+///     })
+///     .collect();
+/// for r in reads {
+///     let x: f64 = r.get()?.get()?;
+///     println!("{x}");
+/// }
+/// # Ok::<(), tango_client::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct DeviceProxy {
+    core: ProxyCore<CoConnection>,
+}
+
+impl DeviceProxy {
+    /// Connects to a device: `tango://host:port/domain/family/member#dbase=no` (see
+    /// [`ProxyCore::connect`]), with the default 3 s timeout.
+    pub fn new(name: &str) -> Result<Self> {
+        Self::with_timeout(name, DEFAULT_TIMEOUT)
+    }
+
+    /// Like [`DeviceProxy::new`], with the timeout of every call (the connection
+    /// handshake included) set from the start.
+    pub fn with_timeout(name: &str, timeout: Duration) -> Result<Self> {
+        Ok(DeviceProxy {
+            core: run(ProxyCore::connect(name, timeout))?,
+        })
+    }
+
+    /// The async operations behind this proxy.
+    pub fn core(&self) -> &ProxyCore<CoConnection> {
+        &self.core
+    }
+
+    /// The device name, `domain/family/member`, as given.
+    pub fn dev_name(&self) -> &str {
+        self.core.dev_name()
+    }
+
+    /// The full name, `tango://host:port/domain/family/member#dbase=no`.
+    pub fn name(&self) -> String {
+        self.core.name()
+    }
+
+    /// The parsed name.
+    pub fn tango_name(&self) -> &TangoName {
+        self.core.tango_name()
+    }
+
+    /// The timeout of every call.
+    pub fn get_timeout_millis(&self) -> u64 {
+        self.core.get_timeout_millis()
+    }
+
+    /// Sets the timeout of every call (connect, send and receive together).
+    pub fn set_timeout_millis(&self, ms: u64) {
+        self.core.set_timeout_millis(ms)
+    }
+
+    /// Where reads come from (`CACHE_DEV` by default).
+    pub fn get_source(&self) -> DevSource {
+        self.core.get_source()
+    }
+
+    /// Sets where reads come from: the device (`DEV`), the polling cache (`CACHE`), or
+    /// the cache if the attribute is polled, else the device (`CACHE_DEV`).
+    pub fn set_source(&self, source: DevSource) {
+        self.core.set_source(source)
+    }
+
+    /// The server's IDL version (6 for cppTango 10 / PyTango 10, 5 for cppTango 9.3).
+    pub fn get_idl_version(&self) -> Result<u32> {
+        run(self.core.get_idl_version())
+    }
+
+    /// The device state.
+    pub fn state(&self) -> Result<DevState> {
+        run(self.core.state())
+    }
+
+    /// The device status text.
+    pub fn status(&self) -> Result<String> {
+        run(self.core.status())
+    }
+
+    /// Pings the device; returns the round-trip time.
+    pub fn ping(&self) -> Result<Duration> {
+        run(self.core.ping())
+    }
+
+    /// Class, server, host and versions of the device.
+    pub fn info(&self) -> Result<DeviceInfo> {
+        run(self.core.info())
+    }
+
+    /// The name of the device's admin device (`dserver/<exec>/<instance>`).
+    pub fn adm_name(&self) -> Result<String> {
+        run(self.core.adm_name())
+    }
+
+    /// The device description.
+    pub fn description(&self) -> Result<String> {
+        run(self.core.description())
+    }
+
+    /// The last `n` requests the device received, as cppTango's text lines.
+    pub fn black_box(&self, n: i32) -> Result<Vec<String>> {
+        run(self.core.black_box(n))
+    }
+
+    /// Reads one attribute; a failed read is an error (with `API_AttributeFailed`).
+    pub fn read_attribute(&self, name: &str) -> Result<DeviceAttribute> {
+        run(self.core.read_attribute(name))
+    }
+
+    /// Reads several attributes in one request; failed ones have `has_failed()`.
+    pub fn read_attributes(&self, names: &[&str]) -> Result<Vec<DeviceAttribute>> {
+        run(self.core.read_attributes(names))
+    }
+
+    /// Writes one attribute, converted to its type.
+    pub fn write_attribute(&self, name: &str, value: impl Into<WriteValue>) -> Result<()> {
+        run(self.core.write_attribute(name, value))
+    }
+
+    /// Writes several attributes in one request.
+    pub fn write_attributes(&self, values: Vec<(&str, WriteValue)>) -> Result<()> {
+        run(self.core.write_attributes(values))
+    }
+
+    /// Writes an attribute and reads it back in one request.
+    pub fn write_read_attribute(
+        &self,
+        name: &str,
+        value: impl Into<WriteValue>,
+    ) -> Result<DeviceAttribute> {
+        run(self.core.write_read_attribute(name, value))
+    }
+
+    /// Writes attributes, then reads `read_names`, in one request.
+    pub fn write_read_attributes(
+        &self,
+        values: Vec<(&str, WriteValue)>,
+        read_names: &[&str],
+    ) -> Result<Vec<DeviceAttribute>> {
+        run(self.core.write_read_attributes(values, read_names))
+    }
+
+    /// Runs a command, the argument converted to its declared type (`()` for DevVoid).
+    pub fn command_inout(&self, command: &str, arg: impl IntoCommandData) -> Result<CommandData> {
+        run(self.core.command_inout(command, arg))
+    }
+
+    /// A command's signature.
+    pub fn command_query(&self, command: &str) -> Result<CommandInfo> {
+        run(self.core.command_query(command))
+    }
+
+    /// Every command's signature.
+    pub fn command_list_query(&self) -> Result<Vec<CommandInfo>> {
+        run(self.core.command_list_query())
+    }
+
+    /// The names of the commands.
+    pub fn get_command_list(&self) -> Result<Vec<String>> {
+        run(self.core.get_command_list())
+    }
+
+    /// One attribute's configuration.
+    pub fn get_attribute_config(&self, name: &str) -> Result<AttributeInfoEx> {
+        run(self.core.get_attribute_config(name))
+    }
+
+    /// Several attributes' configurations.
+    pub fn get_attribute_config_list(&self, names: &[&str]) -> Result<Vec<AttributeInfoEx>> {
+        run(self.core.get_attribute_config_list(names))
+    }
+
+    /// Every attribute's full configuration.
+    pub fn attribute_list_query_ex(&self) -> Result<Vec<AttributeInfoEx>> {
+        run(self.core.attribute_list_query_ex())
+    }
+
+    /// Every attribute's IDL 2 configuration.
+    pub fn attribute_list_query(&self) -> Result<Vec<AttributeInfo>> {
+        run(self.core.attribute_list_query())
+    }
+
+    /// The names of the attributes.
+    pub fn get_attribute_list(&self) -> Result<Vec<String>> {
+        run(self.core.get_attribute_list())
+    }
+}
