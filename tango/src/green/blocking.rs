@@ -42,11 +42,6 @@ pub(crate) fn with_deadline<R>(deadline: Option<(Instant, Duration)>, f: impl Fn
     f()
 }
 
-/// The deadline of the call running on this thread, if it has one.
-pub(crate) fn current_deadline() -> Option<(Instant, Duration)> {
-    DEADLINE.get()
-}
-
 /// Runs a future of the blocking backend: its I/O happens while it is polled, so it is
 /// ready on its first poll. (A `Pending` would be a bug; this yields rather than hangs.)
 pub(crate) fn run<F: Future>(f: F) -> F::Output {
@@ -83,7 +78,8 @@ impl Transport for Blocking {
                         after: whole,
                     })
                 } else {
-                    site.timeout = left;
+                    // a deadline view of the core may have set an earlier one
+                    site.timeout = site.timeout.min(left);
                     run(self.0.call(site, op)).map_err(|e| with_whole_timeout(e, whole))
                 }
             }

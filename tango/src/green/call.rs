@@ -10,25 +10,76 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::blocking::{run, with_deadline};
-use super::{green_error, pool, unsupported, GreenMode};
+#[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+use super::runtime;
+#[cfg(not(all(
+    feature = "coroutine",
+    any(feature = "tokio", feature = "smol", feature = "async-std")
+)))]
+use super::unsupported;
+use super::{green_error, pool, GreenMode};
 use crate::{Error, Result};
 
 /// The future a backend makes for one call.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 
 /// The backend a call's operation runs on. Synchronous and Futures share the blocking
-/// transport; the Coroutine and Asyncio backends add their variants here (one per runtime
-/// transport), and each operation's `match` in `device.rs` gains the matching arm.
+/// transport; Coroutine runs on the may transport of tango-coroutine; Asyncio on the
+/// shared async transport of the runtime chosen by [`super::runtime`]. Each operation's
+/// `match` in `device.rs` has one arm per backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     /// tango-client's blocking shared connection, with per-call deadlines.
     Blocking,
+    /// tango-coroutine's `CoConnection`: parks the calling may coroutine, not the thread.
+    #[cfg(feature = "coroutine")]
+    May,
+    /// tango-tokio.
+    #[cfg(feature = "tokio")]
+    Tokio,
+    /// tango-smol.
+    #[cfg(feature = "smol")]
+    Smol,
+    /// tango-async-std.
+    #[cfg(feature = "async-std")]
+    AsyncStd,
 }
 
-type Job<T> = Box<dyn FnOnce(Backend) -> BoxFuture<T> + Send>;
+/// What a call's job is given: the backend it runs on and the call's deadline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx {
+    pub(crate) backend: Backend,
+    /// The deadline of the whole call (from [`Call::timeout`]) and that timeout.
+    pub(crate) deadline: Deadline,
+    pub(crate) operation: &'static str,
+}
+
+impl Ctx {
+    /// Sleeps the way the backend waits: the thread (Blocking), the coroutine (May), the
+    /// task (the async runtimes).
+    pub(crate) async fn sleep(self, d: Duration) {
+        match self.backend {
+            Backend::Blocking => std::thread::sleep(d),
+            #[cfg(feature = "coroutine")]
+            Backend::May => may::coroutine::sleep(d),
+            #[cfg(feature = "tokio")]
+            Backend::Tokio => {
+                <tango_tokio::Tokio as tango_client::AsyncRuntime>::sleep(d).await;
+            }
+            #[cfg(feature = "smol")]
+            Backend::Smol => <tango_smol::Smol as tango_client::AsyncRuntime>::sleep(d).await,
+            #[cfg(feature = "async-std")]
+            Backend::AsyncStd => {
+                <tango_async_std::AsyncStd as tango_client::AsyncRuntime>::sleep(d).await;
+            }
+        }
+    }
+}
+
+type Job<T> = Box<dyn FnOnce(Ctx) -> BoxFuture<T> + Send>;
 
 /// A deadline and the whole timeout it came from.
-type Deadline = Option<(Instant, Duration)>;
+pub(crate) type Deadline = Option<(Instant, Duration)>;
 
 /// How long a waiter gives a worker past the call's deadline to report the transport's
 /// own timeout, before it reports the timeout itself (a queued call, a saturated pool).
@@ -71,7 +122,7 @@ impl<T: Send + 'static> Call<T> {
         mode: Result<GreenMode>,
         device: Arc<str>,
         operation: &'static str,
-        job: impl FnOnce(Backend) -> BoxFuture<T> + Send + 'static,
+        job: impl FnOnce(Ctx) -> BoxFuture<T> + Send + 'static,
     ) -> Self {
         Call {
             mode,
@@ -102,8 +153,8 @@ impl<T: Send + 'static> Call<T> {
             timeout: self.timeout,
             device: self.device,
             operation: self.operation,
-            job: Box::new(move |backend| {
-                let fut = job(backend);
+            job: Box::new(move |ctx| {
+                let fut = job(ctx);
                 Box::pin(async move { fut.await.map(f) })
             }),
         }
@@ -129,23 +180,31 @@ impl<T: Send + 'static> Call<T> {
 
     /// Runs the call and returns its result (`wait=True`). Synchronous: on this thread.
     /// Futures: on the worker pool, this thread waiting (inline when already on a worker).
+    /// Coroutine: on this thread or coroutine, which the may transport parks (only the
+    /// coroutine, when called from one) while it waits. Asyncio: outside any async
+    /// runtime, drives the call to completion with the runtime's `block_on` (see
+    /// [`super`] for which runtime); inside a tokio runtime it is
+    /// [`Error::NotSupported`] (it would block the event loop: use `.await`).
     pub fn wait(self) -> Result<T> {
         match self.mode {
             Err(ref e) => Err(e.clone()),
             Ok(GreenMode::Synchronous) => self.run_here(),
             Ok(GreenMode::Futures) if pool::on_worker() => self.run_here(),
             Ok(GreenMode::Futures) => self.submit_to_pool().result(),
-            Ok(mode) => Err(unsupported(mode)),
+            Ok(GreenMode::Coroutine) => self.wait_coroutine(),
+            Ok(GreenMode::Asyncio) => self.wait_asyncio(),
         }
     }
 
     /// Starts the call without waiting (`wait=False`) and returns its handle. In
-    /// Synchronous and Futures modes the call runs on the worker pool.
+    /// Synchronous and Futures modes the call runs on the worker pool; in Coroutine mode
+    /// in a new may coroutine; in Asyncio mode as a task of the chosen runtime.
     pub fn submit(self) -> Pending<T> {
         match self.mode {
             Err(ref e) => Pending::finished(self.device.clone(), self.operation, Err(e.clone())),
             Ok(GreenMode::Synchronous | GreenMode::Futures) => self.submit_to_pool(),
-            Ok(mode) => Pending::finished(self.device, self.operation, Err(unsupported(mode))),
+            Ok(GreenMode::Coroutine) => self.submit_coroutine(),
+            Ok(GreenMode::Asyncio) => self.submit_asyncio(),
         }
     }
 
@@ -153,34 +212,188 @@ impl<T: Send + 'static> Call<T> {
         self.timeout.map(|d| (Instant::now() + d, d))
     }
 
-    fn run_here(self) -> Result<T> {
-        let deadline = self.deadline();
-        let job = self.job;
-        with_deadline(deadline, || run(job(Backend::Blocking)))
+    fn ctx(&self, backend: Backend, deadline: Deadline) -> Ctx {
+        Ctx {
+            backend,
+            deadline,
+            operation: self.operation,
+        }
     }
 
-    fn submit_to_pool(self) -> Pending<T> {
+    fn run_here(self) -> Result<T> {
         let deadline = self.deadline();
+        let ctx = self.ctx(Backend::Blocking, deadline);
+        let job = self.job;
+        finish(with_deadline(deadline, || run(job(ctx))), deadline)
+    }
+
+    /// A slot, the completer a runner fills it with, and the caller's handle on it.
+    fn handle(&self, deadline: Deadline) -> (Completer<T>, Pending<T>) {
         let slot = Arc::new(Slot::new());
         let completer = Completer {
             slot: slot.clone(),
             device: self.device.clone(),
             operation: self.operation,
         };
+        let pending = Pending {
+            slot,
+            deadline,
+            device: self.device.clone(),
+            operation: self.operation,
+        };
+        (completer, pending)
+    }
+
+    fn submit_to_pool(self) -> Pending<T> {
+        let deadline = self.deadline();
+        let ctx = self.ctx(Backend::Blocking, deadline);
+        let (completer, pending) = self.handle(deadline);
         let job = self.job;
         pool::spawn(move || {
             if completer.slot.cancelled.load(Ordering::Acquire) {
                 return; // cancelled while queued: never sent
             }
-            let result = with_deadline(deadline, || run(job(Backend::Blocking)));
-            completer.complete(result);
+            let result = with_deadline(deadline, || run(job(ctx)));
+            completer.complete(finish(result, deadline));
         });
-        Pending {
-            slot,
-            deadline,
-            device: self.device,
-            operation: self.operation,
+        pending
+    }
+
+    #[cfg(feature = "coroutine")]
+    fn wait_coroutine(self) -> Result<T> {
+        let deadline = self.deadline();
+        let ctx = self.ctx(Backend::May, deadline);
+        finish(run((self.job)(ctx)), deadline)
+    }
+
+    #[cfg(not(feature = "coroutine"))]
+    fn wait_coroutine(self) -> Result<T> {
+        Err(unsupported(GreenMode::Coroutine))
+    }
+
+    #[cfg(feature = "coroutine")]
+    fn submit_coroutine(self) -> Pending<T> {
+        let deadline = self.deadline();
+        let ctx = self.ctx(Backend::May, deadline);
+        let (completer, pending) = self.handle(deadline);
+        let job = self.job;
+        // the AsyncResult is not needed: the coroutine reports through the slot
+        drop(tango_coroutine::spawn(move || {
+            if completer.slot.cancelled.load(Ordering::Acquire) {
+                return;
+            }
+            let result = run(job(ctx));
+            completer.complete(finish(result, deadline));
+        }));
+        pending
+    }
+
+    #[cfg(not(feature = "coroutine"))]
+    fn submit_coroutine(self) -> Pending<T> {
+        Pending::finished(
+            self.device,
+            self.operation,
+            Err(unsupported(GreenMode::Coroutine)),
+        )
+    }
+
+    /// The call's future on `backend`, bounded by the call's deadline.
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    fn async_future(self, backend: Backend) -> BoxFuture<T> {
+        let deadline = self.deadline();
+        let ctx = self.ctx(backend, deadline);
+        let fut = (self.job)(ctx);
+        let Some((limit, whole)) = deadline else {
+            return fut;
+        };
+        let device = self.device;
+        Box::pin(async move {
+            let mut fut = fut;
+            // a safety net past the deadline (the transport bounds each request itself)
+            let timer = ctx.sleep((limit + GRACE).saturating_duration_since(Instant::now()));
+            let mut timer = std::pin::pin!(timer);
+            let raced = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                timer.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            let result = raced.unwrap_or_else(|| {
+                Err(Error::Timeout {
+                    device: device.to_string(),
+                    operation: ctx.operation.to_owned(),
+                    after: whole,
+                })
+            });
+            finish(result, deadline)
+        })
+    }
+
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    fn wait_asyncio(self) -> Result<T> {
+        let backend = runtime::for_wait()?.backend();
+        runtime::block_on(backend, self.async_future(backend))
+    }
+
+    #[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
+    fn wait_asyncio(self) -> Result<T> {
+        Err(unsupported(GreenMode::Asyncio))
+    }
+
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    fn submit_asyncio(self) -> Pending<T> {
+        let place = runtime::choose();
+        let backend = place.backend();
+        let (completer, pending) = self.handle(self.deadline());
+        let fut = self.async_future(backend);
+        let task = async move {
+            let mut fut = fut;
+            // a dropped (cancelled) handle ends the task at its next wake-up
+            let result = std::future::poll_fn(|cx| {
+                if completer.slot.cancelled.load(Ordering::Acquire) {
+                    return Poll::Ready(None);
+                }
+                fut.as_mut().poll(cx).map(Some)
+            })
+            .await;
+            if let Some(result) = result {
+                completer.complete(result);
+            }
+        };
+        if let Err(e) = runtime::spawn(place, task) {
+            // the task (and its completer) was dropped: report why
+            let device = pending.device.clone();
+            return Pending::finished(device, pending.operation, Err(e));
         }
+        pending
+    }
+
+    #[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
+    fn submit_asyncio(self) -> Pending<T> {
+        Pending::finished(
+            self.device,
+            self.operation,
+            Err(unsupported(GreenMode::Asyncio)),
+        )
+    }
+}
+
+/// A call's timeout error reports the call's whole timeout, not the time left for the
+/// request that ran out of it.
+fn finish<T>(result: Result<T>, deadline: Deadline) -> Result<T> {
+    match (result, deadline) {
+        (
+            Err(Error::Timeout {
+                device, operation, ..
+            }),
+            Some((_, whole)),
+        ) => Err(Error::Timeout {
+            device,
+            operation,
+            after: whole,
+        }),
+        (result, _) => result,
     }
 }
 
@@ -188,8 +401,11 @@ impl<T: Send + 'static> IntoFuture for Call<T> {
     type Output = Result<T>;
     type IntoFuture = CallFuture<T>;
 
-    /// In Synchronous and Futures modes the call runs on the worker pool when first polled
-    /// and wakes the task when done: no executor thread is blocked, on any runtime.
+    /// Synchronous, Futures and Coroutine modes: the call runs on the worker pool (in a
+    /// may coroutine for Coroutine) when first polled, and wakes the task when done: no
+    /// executor thread is blocked, on any runtime. Asyncio: the runtime's future itself
+    /// is polled (or, with only the `tokio` feature and no tokio runtime current, a task
+    /// on tango's own tokio runtime is awaited).
     fn into_future(self) -> CallFuture<T> {
         CallFuture {
             state: FutureState::Start(Some(self)),
@@ -206,6 +422,12 @@ pub struct CallFuture<T> {
 enum FutureState<T> {
     Start(Option<Call<T>>),
     Running(Pending<T>),
+    /// Asyncio: the runtime's future, polled directly.
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "smol", feature = "async-std")),
+        allow(dead_code)
+    )]
+    Direct(BoxFuture<T>),
 }
 
 impl<T> fmt::Debug for CallFuture<T> {
@@ -213,6 +435,7 @@ impl<T> fmt::Debug for CallFuture<T> {
         match &self.state {
             FutureState::Start(c) => f.debug_tuple("CallFuture::Start").field(c).finish(),
             FutureState::Running(p) => f.debug_tuple("CallFuture::Running").field(p).finish(),
+            FutureState::Direct(_) => f.write_str("CallFuture::Direct"),
         }
     }
 }
@@ -228,18 +451,41 @@ impl<T: Send + 'static> Future for CallFuture<T> {
                     "the call's future was polled after it completed".to_owned(),
                 )));
             };
-            match call.mode {
+            self.state = match call.mode {
                 Err(e) => return Poll::Ready(Err(e)),
                 Ok(GreenMode::Synchronous | GreenMode::Futures) => {
-                    self.state = FutureState::Running(call.submit_to_pool());
+                    FutureState::Running(call.submit_to_pool())
                 }
-                Ok(mode) => return Poll::Ready(Err(unsupported(mode))),
-            }
+                Ok(GreenMode::Coroutine) => FutureState::Running(call.submit_coroutine()),
+                Ok(GreenMode::Asyncio) => Self::start_asyncio(call),
+            };
         }
         match &mut self.state {
             FutureState::Running(pending) => Pin::new(pending).poll(cx),
+            FutureState::Direct(fut) => {
+                let result = std::task::ready!(fut.as_mut().poll(cx));
+                // a later poll reports API_ResultTaken rather than resuming the future
+                self.state = FutureState::Start(None);
+                Poll::Ready(result)
+            }
             FutureState::Start(_) => unreachable!("started above"),
         }
+    }
+}
+
+impl<T: Send + 'static> CallFuture<T> {
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    fn start_asyncio(call: Call<T>) -> FutureState<T> {
+        match runtime::choose() {
+            runtime::Place::Here(backend) => FutureState::Direct(call.async_future(backend)),
+            #[cfg(feature = "tokio")]
+            runtime::Place::OwnedTokio => FutureState::Running(call.submit_asyncio()),
+        }
+    }
+
+    #[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
+    fn start_asyncio(call: Call<T>) -> FutureState<T> {
+        FutureState::Running(call.submit_asyncio())
     }
 }
 
@@ -321,8 +567,10 @@ impl<T> Drop for Completer<T> {
 ///
 /// It is also a [`Future`] (await it on any executor). Dropping it before the call
 /// completes cancels the call: a call still queued is never sent; a call already sent
-/// cannot be recalled from the blocking transport, so its worker waits for the reply or
-/// the timeout (whichever comes first), and the result is discarded.
+/// cannot be recalled from the blocking or coroutine transport, so its worker (or
+/// coroutine) waits for the reply or the timeout (whichever comes first), and the result
+/// is discarded. In Asyncio mode the call's task ends at its next wake-up, abandoning the
+/// request (its late reply is dropped by the connection).
 #[must_use = "dropping a Pending cancels its call"]
 pub struct Pending<T> {
     slot: Arc<Slot<T>>,
@@ -388,6 +636,10 @@ impl<T> Pending<T> {
     }
 
     fn wait_until(&self, limit: Option<Instant>) -> Option<Result<T>> {
+        #[cfg(feature = "coroutine")]
+        if may::coroutine::is_coroutine() {
+            return self.wait_in_coroutine(limit);
+        }
         let mut st = self.slot.lock();
         loop {
             if let Some(r) = st.result.take() {
@@ -414,6 +666,35 @@ impl<T> Pending<T> {
                         .0
                 }
             };
+        }
+    }
+
+    /// [`Pending::wait_until`] in a may coroutine: parks the coroutine (not its thread)
+    /// between looks at the slot.
+    #[cfg(feature = "coroutine")]
+    fn wait_in_coroutine(&self, limit: Option<Instant>) -> Option<Result<T>> {
+        const LOOK_EVERY: Duration = Duration::from_millis(1);
+        loop {
+            {
+                let mut st = self.slot.lock();
+                if let Some(r) = st.result.take() {
+                    return Some(r);
+                }
+                if st.finished {
+                    return Some(Err(self.taken()));
+                }
+            }
+            let pause = match limit {
+                None => LOOK_EVERY,
+                Some(limit) => {
+                    let left = limit.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    left.min(LOOK_EVERY)
+                }
+            };
+            may::coroutine::sleep(pause);
         }
     }
 

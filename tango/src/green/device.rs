@@ -6,16 +6,19 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+#[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+use tango_client::AsyncConnection;
 use tango_client::{
-    AttributeInfo, AttributeInfoEx, CommandInfo, DeviceAttribute, DeviceInfo, DEFAULT_TIMEOUT,
+    AttributeInfo, AttributeInfoEx, CommandInfo, DeviceAttribute, DeviceInfo, ProxyCore, Transport,
+    DEFAULT_TIMEOUT,
 };
 use tango_core::any::CommandData;
 use tango_core::idl::{DevSource, DevState};
 use tango_core::name::TangoName;
 use tango_core::value::{IntoCommandData, WriteValue};
 
-use super::blocking::{current_deadline, run, with_deadline, BlockingCore};
-use super::call::{Backend, BoxFuture, Call};
+use super::blocking::BlockingCore;
+use super::call::{Backend, BoxFuture, Call, Ctx};
 use super::{decode_opt, encode_opt, get_green_mode, GreenMode};
 use crate::{Error, Result};
 
@@ -23,17 +26,41 @@ use crate::{Error, Result};
 /// not answer at once (a refused connection fails in microseconds: this avoids spinning).
 pub const READY_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// One operation of a proxy as a [`Call`]: `|core| body` runs with `core` the proxy's
-/// core for the backend the call runs on. The body is written once; each backend's arm
-/// of the `match` gets a copy of it (the Coroutine and Asyncio backends add their arms).
+/// One operation of a proxy as a [`Call`]: `|core| body` (or `|core, ctx| body`) runs
+/// with `core` the proxy's core for the backend the call runs on (a view bounded by the
+/// call's deadline, if it has one) and `ctx` the call's [`Ctx`]. The body is written
+/// once; each backend's arm of the `match` gets a copy of it.
 macro_rules! op {
-    ($self:ident, $name:literal, |$core:ident| $body:expr) => {{
+    ($self:ident, $name:literal, |$core:ident| $body:expr) => {
+        op!($self, $name, |$core, _ctx| $body)
+    };
+    ($self:ident, $name:literal, |$core:ident, $ctx:ident| $body:expr) => {{
         let inner = $self.inner.clone();
-        $self.call($name, move |backend| -> BoxFuture<_> {
+        $self.call($name, move |$ctx: Ctx| -> BoxFuture<_> {
             Box::pin(async move {
-                match backend {
+                match $ctx.backend {
                     Backend::Blocking => {
-                        let $core = inner.blocking_core()?;
+                        let $core = inner.core(&inner.blocking, $ctx).await?;
+                        $body
+                    }
+                    #[cfg(feature = "coroutine")]
+                    Backend::May => {
+                        let $core = inner.core(&inner.may, $ctx).await?;
+                        $body
+                    }
+                    #[cfg(feature = "tokio")]
+                    Backend::Tokio => {
+                        let $core = inner.core(&inner.tokio, $ctx).await?;
+                        $body
+                    }
+                    #[cfg(feature = "smol")]
+                    Backend::Smol => {
+                        let $core = inner.core(&inner.smol, $ctx).await?;
+                        $body
+                    }
+                    #[cfg(feature = "async-std")]
+                    Backend::AsyncStd => {
+                        let $core = inner.core(&inner.async_std, $ctx).await?;
                         $body
                     }
                 }
@@ -49,29 +76,118 @@ struct Inner {
     mode: AtomicU8,
     timeout_ms: AtomicU64,
     source: AtomicU32,
-    /// The Synchronous/Futures backend's core, connected on first use in those modes.
+    /// One core per backend, each connected on first use in its mode (given the timeout
+    /// and source above). Proxies of one server share one connection per backend.
     blocking: OnceLock<BlockingCore>,
-    // The Coroutine and Asyncio backends add their cores here (one `OnceLock` each,
-    // connected on first use in their mode, given the timeout and source above).
+    #[cfg(feature = "coroutine")]
+    may: OnceLock<ProxyCore<tango_coroutine::CoConnection>>,
+    #[cfg(feature = "tokio")]
+    tokio: OnceLock<ProxyCore<AsyncConnection<tango_tokio::Tokio>>>,
+    #[cfg(feature = "smol")]
+    smol: OnceLock<ProxyCore<AsyncConnection<tango_smol::Smol>>>,
+    #[cfg(feature = "async-std")]
+    async_std: OnceLock<ProxyCore<AsyncConnection<tango_async_std::AsyncStd>>>,
 }
 
 impl Inner {
+    fn new(name: TangoName, device: Arc<str>, own: Option<GreenMode>) -> Self {
+        Inner {
+            name,
+            device,
+            mode: AtomicU8::new(encode_opt(own)),
+            timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
+            source: AtomicU32::new(DevSource::CacheDev as u32),
+            blocking: OnceLock::new(),
+            #[cfg(feature = "coroutine")]
+            may: OnceLock::new(),
+            #[cfg(feature = "tokio")]
+            tokio: OnceLock::new(),
+            #[cfg(feature = "smol")]
+            smol: OnceLock::new(),
+            #[cfg(feature = "async-std")]
+            async_std: OnceLock::new(),
+        }
+    }
+
     fn source(&self) -> DevSource {
         DevSource::try_from(self.source.load(Ordering::Relaxed)).unwrap_or(DevSource::CacheDev)
     }
 
-    /// The blocking backend's core; made (with a handshake) if the proxy was built in
-    /// another backend's mode. Runs on the thread that runs the call.
-    fn blocking_core(&self) -> Result<BlockingCore> {
-        if let Some(core) = self.blocking.get() {
-            return Ok(core.clone());
+    /// Applies `f` to every core already connected.
+    fn each_core(&self, f: impl Fn(&dyn CoreSettings)) {
+        if let Some(c) = self.blocking.get() {
+            f(c);
         }
+        #[cfg(feature = "coroutine")]
+        if let Some(c) = self.may.get() {
+            f(c);
+        }
+        #[cfg(feature = "tokio")]
+        if let Some(c) = self.tokio.get() {
+            f(c);
+        }
+        #[cfg(feature = "smol")]
+        if let Some(c) = self.smol.get() {
+            f(c);
+        }
+        #[cfg(feature = "async-std")]
+        if let Some(c) = self.async_std.get() {
+            f(c);
+        }
+    }
+
+    /// The core of one backend, connected (with a handshake) on first use, on the
+    /// backend that runs the call; bounded by the call's deadline when it has one.
+    async fn core<T: Transport>(
+        &self,
+        cell: &OnceLock<ProxyCore<T>>,
+        ctx: Ctx,
+    ) -> Result<ProxyCore<T>> {
         let timeout = Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed));
-        let core = run(BlockingCore::connect(&self.name.full_name(), timeout))?;
-        let core = self.blocking.get_or_init(|| core).clone();
-        core.set_timeout_millis(self.timeout_ms.load(Ordering::Relaxed));
-        core.set_source(self.source());
-        Ok(core)
+        let core = match cell.get() {
+            Some(core) => core.clone(),
+            None => {
+                let first = match ctx.deadline {
+                    None => timeout,
+                    Some((deadline, whole)) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return Err(Error::Timeout {
+                                device: self.device.to_string(),
+                                operation: ctx.operation.to_owned(),
+                                after: whole,
+                            });
+                        }
+                        left.min(timeout)
+                    }
+                };
+                let core = ProxyCore::<T>::connect(&self.name.full_name(), first).await?;
+                let core = cell.get_or_init(|| core).clone();
+                core.set_timeout_millis(self.timeout_ms.load(Ordering::Relaxed));
+                core.set_source(self.source());
+                core
+            }
+        };
+        Ok(match ctx.deadline {
+            Some((deadline, _)) => core.with_deadline(deadline),
+            None => core,
+        })
+    }
+}
+
+/// The settings a proxy passes on to each of its cores.
+trait CoreSettings {
+    fn set_timeout_millis(&self, ms: u64);
+    fn set_source(&self, source: DevSource);
+}
+
+impl<T: Transport> CoreSettings for ProxyCore<T> {
+    fn set_timeout_millis(&self, ms: u64) {
+        ProxyCore::set_timeout_millis(self, ms);
+    }
+
+    fn set_source(&self, source: DevSource) {
+        ProxyCore::set_source(self, source);
     }
 }
 
@@ -117,22 +233,19 @@ impl DeviceProxy {
             Err(e) => return Call::failed(mode, name.into(), operation, e.into()),
         };
         let device: Arc<str> = tango_name.device.as_str().into();
-        let full = tango_name.full_name();
-        Call::new(mode, device.clone(), operation, move |backend| {
+        Call::new(mode, device.clone(), operation, move |ctx: Ctx| {
             Box::pin(async move {
-                let inner = Inner {
-                    name: tango_name,
-                    device,
-                    mode: AtomicU8::new(encode_opt(own)),
-                    timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
-                    source: AtomicU32::new(DevSource::CacheDev as u32),
-                    blocking: OnceLock::new(),
-                };
-                match backend {
-                    Backend::Blocking => {
-                        let core = BlockingCore::connect(&full, DEFAULT_TIMEOUT).await?;
-                        let _ = inner.blocking.set(core);
-                    }
+                let inner = Inner::new(tango_name, device, own);
+                match ctx.backend {
+                    Backend::Blocking => drop(inner.core(&inner.blocking, ctx).await?),
+                    #[cfg(feature = "coroutine")]
+                    Backend::May => drop(inner.core(&inner.may, ctx).await?),
+                    #[cfg(feature = "tokio")]
+                    Backend::Tokio => drop(inner.core(&inner.tokio, ctx).await?),
+                    #[cfg(feature = "smol")]
+                    Backend::Smol => drop(inner.core(&inner.smol, ctx).await?),
+                    #[cfg(feature = "async-std")]
+                    Backend::AsyncStd => drop(inner.core(&inner.async_std, ctx).await?),
                 }
                 Ok(DeviceProxy {
                     inner: Arc::new(inner),
@@ -144,7 +257,7 @@ impl DeviceProxy {
     fn call<T: Send + 'static>(
         &self,
         operation: &'static str,
-        job: impl FnOnce(Backend) -> BoxFuture<T> + Send + 'static,
+        job: impl FnOnce(Ctx) -> BoxFuture<T> + Send + 'static,
     ) -> Call<T> {
         Call::new(
             self.get_green_mode(),
@@ -199,9 +312,7 @@ impl DeviceProxy {
     /// Sets the timeout of each request.
     pub fn set_timeout_millis(&self, ms: u64) {
         self.inner.timeout_ms.store(ms, Ordering::Relaxed);
-        if let Some(core) = self.inner.blocking.get() {
-            core.set_timeout_millis(ms);
-        }
+        self.inner.each_core(|core| core.set_timeout_millis(ms));
     }
 
     /// Where reads come from (`CACHE_DEV` by default).
@@ -212,9 +323,7 @@ impl DeviceProxy {
     /// Sets where reads come from.
     pub fn set_source(&self, source: DevSource) {
         self.inner.source.store(source as u32, Ordering::Relaxed);
-        if let Some(core) = self.inner.blocking.get() {
-            core.set_source(source);
-        }
+        self.inner.each_core(|core| core.set_source(source));
     }
 
     /// Pings the device until it answers, at most `timeout` in all (each ping bounded by
@@ -224,14 +333,13 @@ impl DeviceProxy {
     /// Past `timeout`: [`Error::Timeout`].
     pub fn wait_until_ready(&self, timeout: Duration) -> Call<Duration> {
         let device = self.inner.device.clone();
-        op!(self, "wait_until_ready", |core| {
+        op!(self, "wait_until_ready", |core, ctx| {
             let deadline = Instant::now() + timeout;
-            let deadline = current_deadline().map_or(deadline, |(d, _)| d.min(deadline));
+            let deadline = ctx.deadline.map_or(deadline, |(d, _)| d.min(deadline));
             loop {
                 let per_ping = Duration::from_millis(core.get_timeout_millis());
                 let ping_deadline = deadline.min(Instant::now() + per_ping);
-                let attempt = with_deadline(Some((ping_deadline, per_ping)), || run(core.ping()));
-                match attempt {
+                match core.with_deadline(ping_deadline).ping().await {
                     Ok(rtt) => return Ok(rtt),
                     Err(
                         Error::ServerNotRunning { .. }
@@ -250,7 +358,7 @@ impl DeviceProxy {
                         after: timeout,
                     });
                 }
-                std::thread::sleep(left.min(READY_POLL_INTERVAL));
+                ctx.sleep(left.min(READY_POLL_INTERVAL)).await;
             }
         })
     }

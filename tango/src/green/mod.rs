@@ -17,15 +17,30 @@
 //! # Ok::<(), tango::Error>(())
 //! ```
 //!
-//! and `dev.state().await` works on any executor (the call runs on the worker pool and
-//! wakes the task when done; the executor's thread is never blocked).
+//! and `dev.state().await` works on any executor (in Synchronous and Futures modes the
+//! call runs on the worker pool and wakes the task when done; the executor's thread is
+//! never blocked).
 //!
 //! | mode | `wait()` | `submit()` | `.await` |
 //! |---|---|---|---|
 //! | Synchronous | runs on the caller's thread | runs on the worker pool | worker pool |
 //! | Futures | runs on the worker pool, the caller waits | worker pool | worker pool |
-//! | Coroutine | needs the cargo feature `coroutine` | | |
-//! | Asyncio | needs the cargo feature `tokio`, `smol` or `async-std` | | |
+//! | Coroutine | on the caller's thread or may coroutine (only the coroutine is parked) | in a new may coroutine | in a may coroutine, waking the task |
+//! | Asyncio | `block_on` of the runtime (refused inside a tokio runtime) | a task of the runtime | the runtime's future |
+//!
+//! Coroutine needs the cargo feature `coroutine` (the may transport of tango-coroutine);
+//! Asyncio needs `tokio`, `smol` or `async-std` (their shared async transports). Without
+//! them, a call in that mode is an [`Error::NotSupported`] naming the feature.
+//!
+//! Which runtime an Asyncio call runs on, decided when it starts: tokio if the `tokio`
+//! feature is on and a tokio runtime is current; else async-std if `async-std` is on and
+//! the caller is an async-std task; else smol if `smol` is on; else async-std if
+//! `async-std` is on; else (only `tokio`, no runtime current) tango's own tokio runtime
+//! (`OWN_TOKIO_WORKERS` threads, started on first use and kept). So `.await` works from
+//! any executor; `wait()` inside a tokio runtime (or an async-std task) is an
+//! [`Error::NotSupported`] ("would block the event loop: use .await"); inside a smol
+//! task it blocks that thread (undetectable). A call's [`Call::timeout`] bounds the whole
+//! call in every mode.
 //!
 //! The global mode comes from `TANGO_GREEN_MODE` (or PyTango's `PYTANGO_GREEN_MODE`) at
 //! first use, case-insensitive: `synchronous`, `futures`, `gevent` or `coroutine`,
@@ -37,6 +52,8 @@ mod blocking;
 mod call;
 mod device;
 mod pool;
+#[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+mod runtime;
 
 use std::fmt;
 use std::str::FromStr;
@@ -49,6 +66,8 @@ use crate::{Error, Result};
 pub use call::{Call, CallFuture, Pending};
 pub use device::{AttributeProxy, DeviceProxy, READY_POLL_INTERVAL};
 pub use pool::FUTURES_WORKERS;
+#[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+pub use runtime::OWN_TOKIO_WORKERS;
 
 /// How a proxy's calls cooperate with the rest of the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -199,21 +218,15 @@ pub(crate) fn decode_opt(v: u8) -> Option<GreenMode> {
     decode(v)
 }
 
-/// The error of a call in a mode whose backend is not compiled in (or not wired yet).
+/// The error of a call in a mode whose backend is not compiled in.
+#[cfg(not(all(
+    feature = "coroutine",
+    any(feature = "tokio", feature = "smol", feature = "async-std")
+)))]
 pub(crate) fn unsupported(mode: GreenMode) -> Error {
     let needs = match mode {
-        GreenMode::Coroutine if !cfg!(feature = "coroutine") => {
-            "needs the cargo feature coroutine of the tango crate"
-        }
-        GreenMode::Asyncio
-            if !(cfg!(feature = "tokio")
-                || cfg!(feature = "smol")
-                || cfg!(feature = "async-std")) =>
-        {
-            "needs the cargo feature tokio, smol or async-std of the tango crate"
-        }
-        // the feature is declared but its runtime crate is not wired in yet
-        _ => "is not wired into tango::green yet (its runtime crate is pending)",
+        GreenMode::Coroutine => "needs the cargo feature coroutine of the tango crate",
+        _ => "needs the cargo feature tokio, smol or async-std of the tango crate",
     };
     Error::NotSupported(format!("green mode {mode} {needs}"))
 }
