@@ -1,15 +1,23 @@
 //! `TangoTest`: the Rust drop-in for the C++ TangoTest device server.
 //!
 //! ```text
-//! TangoTest test -nodb -dlist sys/tg_test/1 -ORBendPoint giop:tcp:127.0.0.1:10000
+//! TangoTest test -nodb -dlist sys/tg_test/1 -ORBendPoint giop:tcp:127.0.0.1:10000 [--green-mode synchronous|tokio]
 //! ```
 //!
 //! Clients then reach `tango://127.0.0.1:10000/sys/tg_test/1#dbase=no` (and the admin
-//! device `dserver/tangotest/test`), exactly as with the C++ server.
+//! device `dserver/tangotest/test`), exactly as with the C++ server. `--green-mode tokio`
+//! serves the same class as an Asyncio class on tokio
+//! ([`tango_conformance::asyncio_from_sync`]); clients see no difference.
+
+use tango_conformance::runner::{run_from_args, ServerGreenMode};
+use tango_conformance::{asyncio_from_sync, tangotest_class};
 
 fn main() {
-    let code = tango::server::DeviceServer::new("TangoTest")
-        .class(tango_conformance::tangotest_class())
-        .run_from_args();
+    let code = run_from_args("TangoTest", &[], |mode, _| {
+        Ok(vec![match mode {
+            ServerGreenMode::Synchronous => tangotest_class(),
+            ServerGreenMode::Tokio => asyncio_from_sync(&tangotest_class()),
+        }])
+    });
     std::process::exit(code);
 }

@@ -1,0 +1,244 @@
+//! The `main` of a device server that runs in a green mode chosen on its command line:
+//! cppTango's command line plus `--green-mode synchronous|tokio`.
+//!
+//! * `synchronous` (the default): [`tango::server::DeviceServer`], one request at a time
+//!   per device under its monitor lock.
+//! * `tokio` (alias `asyncio`): [`tango_tokio::server::AsyncDeviceServer`] on a
+//!   multi-threaded tokio runtime, for Asyncio classes.
+//! * `coroutine`, `smol`, `async-std`: refused (exit code 2), their servers do not exist
+//!   yet.
+//!
+//! Both stop on the admin device's `Kill` and on SIGINT/SIGTERM, and exit with 0.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tango::server::{ArgsError, DeviceServer, ServerArgs};
+use tango_core::device::DeviceClass;
+use tango_tokio::server::{AsyncDeviceServer, ServerOptions};
+
+/// The option naming the green mode.
+pub const GREEN_MODE_OPTION: &str = "--green-mode";
+
+/// The server green modes a binary can run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerGreenMode {
+    /// Blocking device code under the monitor lock.
+    Synchronous,
+    /// Asyncio device code on tokio.
+    Tokio,
+}
+
+impl fmt::Display for ServerGreenMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerGreenMode::Synchronous => "synchronous",
+            ServerGreenMode::Tokio => "tokio",
+        })
+    }
+}
+
+impl ServerGreenMode {
+    /// Parses a `--green-mode` value (case-insensitive).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "synchronous" | "sync" => Ok(ServerGreenMode::Synchronous),
+            "tokio" | "asyncio" => Ok(ServerGreenMode::Tokio),
+            m @ ("coroutine" | "smol" | "async-std" | "async_std" | "gevent" | "futures") => {
+                Err(format!(
+                    "green mode {m:?} is not supported yet by the device server \
+                     (supported: synchronous, tokio)"
+                ))
+            }
+            m => Err(format!(
+                "unknown green mode {m:?} (supported: synchronous, tokio)"
+            )),
+        }
+    }
+
+    /// The mode `--green-mode` asked for (the last one given), synchronous by default.
+    pub fn of(args: &ServerArgs) -> Result<Self, String> {
+        match args
+            .extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == GREEN_MODE_OPTION)
+        {
+            Some((_, Some(v))) => Self::parse(v),
+            Some((k, None)) => Err(format!("{k} needs a value")),
+            None => Ok(ServerGreenMode::Synchronous),
+        }
+    }
+}
+
+/// The value of an extra option (the last one given), if any.
+pub fn extra_value<'a>(args: &'a ServerArgs, option: &str) -> Option<&'a str> {
+    args.extra
+        .iter()
+        .rev()
+        .find(|(k, _)| k == option)
+        .and_then(|(_, v)| v.as_deref())
+}
+
+/// Runs the server `exec` from `std::env::args()`: parses cppTango's command line with
+/// `--green-mode` and the options `extra_options` (each taking a value, found in
+/// [`ServerArgs::extra`]), asks `classes` for the device classes of the chosen mode, and
+/// serves until `Kill` or SIGINT/SIGTERM. Returns the exit code: 0 after a clean stop, 1
+/// if the server could not start, 2 for a bad command line or an unsupported green mode.
+pub fn run_from_args(
+    exec: &str,
+    extra_options: &[&str],
+    classes: impl FnOnce(ServerGreenMode, &ServerArgs) -> Result<Vec<DeviceClass>, String>,
+) -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(exec, &args, extra_options, classes)
+}
+
+/// [`run_from_args`] on the given arguments (those after the executable name).
+pub fn run(
+    exec: &str,
+    args: &[String],
+    extra_options: &[&str],
+    classes: impl FnOnce(ServerGreenMode, &ServerArgs) -> Result<Vec<DeviceClass>, String>,
+) -> i32 {
+    let mut known = vec![GREEN_MODE_OPTION];
+    known.extend_from_slice(extra_options);
+    let parsed = match ServerArgs::parse(exec, args, &known) {
+        Ok(a) => a,
+        Err(ArgsError::Help(u)) => {
+            println!("{u}");
+            return 0;
+        }
+        Err(ArgsError::Invalid(m)) => {
+            eprintln!("{m}");
+            return 2;
+        }
+    };
+    let mode = match ServerGreenMode::of(&parsed) {
+        Ok(m) => m,
+        Err(m) => {
+            eprintln!("{exec}: {m}");
+            return 2;
+        }
+    };
+    let classes = match classes(mode, &parsed) {
+        Ok(c) => c,
+        Err(m) => {
+            eprintln!("{exec}: {m}");
+            return 2;
+        }
+    };
+    let result = match mode {
+        ServerGreenMode::Synchronous => run_synchronous(exec, classes, &parsed),
+        ServerGreenMode::Tokio => run_tokio(exec, classes, &parsed),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}: {e}", parsed.instance);
+            1
+        }
+    }
+}
+
+fn run_synchronous(
+    exec: &str,
+    classes: Vec<DeviceClass>,
+    args: &ServerArgs,
+) -> std::io::Result<()> {
+    let server = classes
+        .into_iter()
+        .fold(DeviceServer::new(exec), DeviceServer::class)
+        .start(args)?;
+    server.stop_on_signals();
+    server.wait();
+    Ok(())
+}
+
+fn run_tokio(exec: &str, classes: Vec<DeviceClass>, args: &ServerArgs) -> std::io::Result<()> {
+    let opts = ServerOptions {
+        instance: args.instance.clone(),
+        devices: args.devices.clone(),
+        host: args.host.clone(),
+        port: args.port,
+        verbosity: args.verbosity,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async move {
+        let server = classes
+            .into_iter()
+            .fold(AsyncDeviceServer::new(exec), AsyncDeviceServer::class)
+            .start(&opts)
+            .await?;
+        let signalled = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            if let Err(e) = signal_hook::flag::register(sig, signalled.clone()) {
+                eprintln!("{exec}: cannot handle signal {sig}: {e}");
+            }
+        }
+        // Until the admin device's Kill or a signal.
+        while !signalled.load(Ordering::SeqCst) && !server.is_stopping() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server.shutdown().await;
+        Ok(())
+    });
+    // The devices are deleted: do not wait long for blocking work device code left behind.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn mode_of(s: &str) -> Result<ServerGreenMode, String> {
+        let a =
+            ServerArgs::parse("X", &args(s), &[GREEN_MODE_OPTION]).map_err(|e| e.to_string())?;
+        ServerGreenMode::of(&a)
+    }
+
+    #[test]
+    fn green_mode_anywhere_after_the_instance() {
+        assert_eq!(
+            mode_of("t -nodb -dlist a/b/c").unwrap(),
+            ServerGreenMode::Synchronous
+        );
+        assert_eq!(
+            mode_of("t --green-mode tokio -nodb -dlist a/b/c").unwrap(),
+            ServerGreenMode::Tokio
+        );
+        assert_eq!(
+            mode_of("t -nodb -dlist a/b/c --green-mode=Synchronous").unwrap(),
+            ServerGreenMode::Synchronous
+        );
+        for m in ["coroutine", "smol", "async-std"] {
+            let e = mode_of(&format!("t -nodb -dlist a/b/c --green-mode {m}")).unwrap_err();
+            assert!(e.contains("not supported yet"), "{e}");
+        }
+        assert!(mode_of("t -nodb -dlist a/b/c --green-mode nope")
+            .unwrap_err()
+            .contains("unknown"));
+    }
+
+    #[test]
+    fn unsupported_modes_exit_with_2_before_starting() {
+        let code = run(
+            "X",
+            &args("t -nodb -dlist a/b/c --green-mode smol"),
+            &[],
+            |_, _| panic!("no classes for an unsupported mode"),
+        );
+        assert_eq!(code, 2);
+        let code = run("X", &args("t -nodb"), &[], |_, _| panic!("bad line"));
+        assert_eq!(code, 2);
+    }
+}
