@@ -25,6 +25,8 @@ use std::time::Duration;
 
 use tango_client::AsyncRuntime;
 
+pub mod server;
+
 #[doc(no_inline)]
 pub use tango_smol::{
     AttrData, AttrDataFormat, AttrQuality, AttrWriteType, AttributeInfo, AttributeInfoEx,

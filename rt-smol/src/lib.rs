@@ -47,6 +47,8 @@ pub use tango_core::idl::{
 #[doc(no_inline)]
 pub use tango_core::value::{AttrData, FromCommandData, Image, IntoCommandData, WriteValue};
 
+pub mod server;
+
 pub mod io {
     //! The async-io code path shared by `tango-smol` and `tango-async-std`: both runtimes
     //! drive sockets and timers with async-io's reactor, so only spawning differs.
