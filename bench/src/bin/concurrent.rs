@@ -565,29 +565,65 @@ fn rust_tango_test() -> Res<PathBuf> {
     }
 }
 
-fn parse_seconds() -> Res<f64> {
+/// The command line: `--seconds N`, and for profiling one client or server at a time,
+/// `--only TEXT` (clients whose label contains it), `--server TEXT` (likewise) and
+/// `--in-flight 64|1` (that depth only).
+struct Args {
+    seconds: f64,
+    only: Option<String>,
+    server: Option<String>,
+    in_flight: Option<usize>,
+}
+
+fn parse_args() -> Res<Args> {
     let mut args = std::env::args().skip(1);
-    let mut seconds = 3.0;
+    let mut parsed = Args {
+        seconds: 3.0,
+        only: None,
+        server: None,
+        in_flight: None,
+    };
     while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--seconds" => {
-                let v = args.next().ok_or("--seconds needs a value")?;
-                seconds = v
+                let v = value()?;
+                parsed.seconds = v
                     .parse::<f64>()
                     .ok()
                     .filter(|s| *s > 0.0)
                     .ok_or(format!("bad --seconds value {v:?}"))?;
             }
+            "--only" => parsed.only = Some(value()?.to_lowercase()),
+            "--server" => parsed.server = Some(value()?.to_lowercase()),
+            "--in-flight" => {
+                let v = value()?;
+                parsed.in_flight = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|d| DEPTHS.contains(d))
+                        .ok_or(format!("--in-flight takes one of {DEPTHS:?}, not {v:?}"))?,
+                );
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: concurrent [--seconds N]   (default 3 s per client, server and depth)"
+                    "usage: concurrent [--seconds N] [--only CLIENT-TEXT] [--server SERVER-TEXT] \
+                     [--in-flight 64|1]\n\
+                     (default 3 s per client, server and depth; all clients, both servers)"
                 );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
-    Ok(seconds)
+    Ok(parsed)
+}
+
+/// True when `filter` is unset or `label` contains it (case-insensitive).
+fn selected(label: &str, filter: &Option<String>) -> bool {
+    filter
+        .as_ref()
+        .is_none_or(|f| label.to_lowercase().contains(f.as_str()))
 }
 
 /// Which goal a server's table checks.
@@ -598,11 +634,15 @@ enum Goal {
 }
 
 /// Every client against one server: per client, its result at each depth of [`DEPTHS`].
-fn measure(name: &str, secs: f64) -> Vec<Res<[Sample; 2]>> {
+fn measure(name: &str, args: &Args) -> Vec<Res<[Sample; 2]>> {
+    let (secs, only) = (args.seconds, &args.only);
     let dur = Duration::from_secs_f64(secs);
     let mut runners: Vec<(Res<Runner>, [Sample; 2])> = CLIENTS
         .iter()
         .map(|(label, _, setup)| {
+            if !selected(label, only) {
+                return (Err("skipped (--only)".into()), [Sample::default(); 2]);
+            }
             eprintln!("  connecting and warming up: {label}");
             (setup(name), [Sample::default(); 2])
         })
@@ -613,6 +653,9 @@ fn measure(name: &str, secs: f64) -> Vec<Res<[Sample; 2]>> {
     for _ in 0..rounds {
         for (runner, totals) in &mut runners {
             for (depth, total) in DEPTHS.iter().zip(totals.iter_mut()) {
+                if args.in_flight.is_some_and(|d| d != *depth) {
+                    continue;
+                }
                 if let Ok(run) = runner {
                     match run(dur / rounds, *depth) {
                         Ok(s) => {
@@ -694,7 +737,8 @@ fn report(server: &str, goal: Goal, results: &[Res<[Sample; 2]>], csv: &mut Stri
 }
 
 fn run() -> Res<()> {
-    let secs = parse_seconds()?;
+    let args = parse_args()?;
+    let secs = args.seconds;
     may::config().set_workers(MAY_WORKERS);
     // Built before any server runs, so the build does not load the measurement.
     let rust_exe = rust_tango_test()?;
@@ -718,10 +762,13 @@ fn run() -> Res<()> {
         "server,client,in_flight,ops_per_s,ratio_vs_pytango_asyncio,ratio_vs_floor,goal\n",
     );
     for (label, exe, goal) in &servers {
+        if !selected(label, &args.server) {
+            continue;
+        }
         let server = Server::start(label, exe)?;
         let name = server.name();
         eprintln!("{label}: pid {} at {name}", server.child.id());
-        let results = measure(&name, secs);
+        let results = measure(&name, &args);
         drop(server);
         println!("\n{label} (tango://127.0.0.1:PORT/{DEVICE}#dbase=no)");
         print!("{}", report(label, *goal, &results, &mut csv));
