@@ -5,8 +5,12 @@
 //!   per device under its monitor lock.
 //! * `tokio` (alias `asyncio`): [`tango_tokio::server::AsyncDeviceServer`] on a
 //!   multi-threaded tokio runtime, for Asyncio classes.
-//! * `coroutine`, `smol`, `async-std`: refused (exit code 2), their servers do not exist
-//!   yet.
+//! * `coroutine` (alias `gevent`): [`tango_coroutine::server::CoDeviceServer`] on may
+//!   coroutines, a coroutine per request and no monitor lock. The binary is asked for its
+//!   `Synchronous` classes, which are served adapted with
+//!   [`tango_core::device::co_from_sync`] (a class that is already a Coroutine class is
+//!   served as it is), so every binary of this runner gets the mode for free.
+//! * `smol`, `async-std`: refused (exit code 2), their servers do not exist yet.
 //!
 //! Both stop on the admin device's `Kill` and on SIGINT/SIGTERM, and exit with 0.
 
@@ -16,7 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tango::server::{ArgsError, DeviceServer, ServerArgs};
-use tango_core::device::DeviceClass;
+use tango_core::device::{co_from_sync, DeviceClass};
+use tango_coroutine::server::CoDeviceServer;
 use tango_tokio::server::{AsyncDeviceServer, ServerOptions};
 
 /// The option naming the green mode.
@@ -46,14 +51,16 @@ impl ServerGreenMode {
         match value.to_ascii_lowercase().as_str() {
             "synchronous" | "sync" => Ok(ServerGreenMode::Synchronous),
             "tokio" | "asyncio" => Ok(ServerGreenMode::Tokio),
-            m @ ("coroutine" | "smol" | "async-std" | "async_std" | "gevent" | "futures") => {
-                Err(format!(
-                    "green mode {m:?} is not supported yet by the device server \
-                     (supported: synchronous, tokio)"
-                ))
-            }
+            m @ ("coroutine" | "gevent") => Err(format!(
+                "green mode {m:?} has no ServerGreenMode value: it serves the Synchronous \
+                 classes (see is_coroutine)"
+            )),
+            m @ ("smol" | "async-std" | "async_std" | "futures") => Err(format!(
+                "green mode {m:?} is not supported yet by the device server \
+                 (supported: synchronous, tokio, coroutine)"
+            )),
             m => Err(format!(
-                "unknown green mode {m:?} (supported: synchronous, tokio)"
+                "unknown green mode {m:?} (supported: synchronous, tokio, coroutine)"
             )),
         }
     }
@@ -70,6 +77,17 @@ impl ServerGreenMode {
             Some((k, None)) => Err(format!("{k} needs a value")),
             None => Ok(ServerGreenMode::Synchronous),
         }
+    }
+
+    /// True if `--green-mode` (the last one given) asks for the Coroutine server
+    /// (`coroutine` or `gevent`, case-insensitive).
+    pub fn is_coroutine(args: &ServerArgs) -> bool {
+        matches!(
+            extra_value(args, GREEN_MODE_OPTION)
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("coroutine" | "gevent")
+        )
     }
 }
 
@@ -116,8 +134,10 @@ pub fn run(
             return 2;
         }
     };
+    let coroutine = ServerGreenMode::is_coroutine(&parsed);
     let mode = match ServerGreenMode::of(&parsed) {
         Ok(m) => m,
+        Err(_) if coroutine => ServerGreenMode::Synchronous,
         Err(m) => {
             eprintln!("{exec}: {m}");
             return 2;
@@ -131,6 +151,7 @@ pub fn run(
         }
     };
     let result = match mode {
+        _ if coroutine => run_coroutine(exec, classes, &parsed),
         ServerGreenMode::Synchronous => run_synchronous(exec, classes, &parsed),
         ServerGreenMode::Tokio => run_tokio(exec, classes, &parsed),
     };
@@ -154,6 +175,38 @@ fn run_synchronous(
         .start(args)?;
     server.stop_on_signals();
     server.wait();
+    Ok(())
+}
+
+/// Until the admin device's Kill or SIGINT/SIGTERM.
+fn wait_for_stop(exec: &str, is_stopping: impl Fn() -> bool) {
+    let signalled = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, signalled.clone()) {
+            eprintln!("{exec}: cannot handle signal {sig}: {e}");
+        }
+    }
+    while !signalled.load(Ordering::SeqCst) && !is_stopping() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_coroutine(exec: &str, classes: Vec<DeviceClass>, args: &ServerArgs) -> std::io::Result<()> {
+    let opts = tango_coroutine::server::ServerOptions {
+        instance: args.instance.clone(),
+        devices: args.devices.clone(),
+        host: args.host.clone(),
+        port: args.port,
+        verbosity: args.verbosity,
+    };
+    let server = classes
+        .iter()
+        .map(co_from_sync)
+        .fold(CoDeviceServer::new(exec), CoDeviceServer::class)
+        .start(&opts)?;
+    // The main thread watches for a stop; the server runs on may's worker threads.
+    wait_for_stop(exec, || server.is_stopping());
+    server.shutdown();
     Ok(())
 }
 
@@ -220,9 +273,18 @@ mod tests {
             mode_of("t -nodb -dlist a/b/c --green-mode=Synchronous").unwrap(),
             ServerGreenMode::Synchronous
         );
-        for m in ["coroutine", "smol", "async-std"] {
+        for m in ["smol", "async-std"] {
             let e = mode_of(&format!("t -nodb -dlist a/b/c --green-mode {m}")).unwrap_err();
             assert!(e.contains("not supported yet"), "{e}");
+        }
+        for m in ["coroutine", "Gevent"] {
+            let a = ServerArgs::parse(
+                "X",
+                &args(&format!("t -nodb -dlist a/b/c --green-mode {m}")),
+                &[GREEN_MODE_OPTION],
+            )
+            .unwrap();
+            assert!(ServerGreenMode::is_coroutine(&a), "{m}");
         }
         assert!(mode_of("t -nodb -dlist a/b/c --green-mode nope")
             .unwrap_err()

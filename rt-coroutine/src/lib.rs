@@ -43,6 +43,7 @@
 //! call it was making is abandoned for good, so size stacks generously.
 
 mod proxy;
+pub mod server;
 mod spawn;
 mod transport;
 

@@ -9,7 +9,7 @@ use crate::idl::{
     ChangeEventProp, CmdArgType, DevState, DispLevel, EventProperties, PeriodicEventProp,
 };
 
-use super::{AsyncDevice, DeviceCtx, SyncDevice};
+use super::{AsyncDevice, CoDevice, DeviceCtx, SyncDevice};
 use crate::any::CommandData;
 use crate::idl::DevFailed;
 use crate::value::WriteValue;
@@ -158,6 +158,9 @@ pub type SyncFactory = dyn Fn(&DeviceCtx) -> Box<dyn SyncDevice> + Send + Sync;
 /// Makes one device object of an Asyncio class.
 pub type AsyncFactory = dyn Fn(&DeviceCtx) -> Arc<dyn AsyncDevice> + Send + Sync;
 
+/// Makes one device object of a Coroutine class.
+pub type CoFactory = dyn Fn(&DeviceCtx) -> Arc<dyn CoDevice> + Send + Sync;
+
 /// How a class makes its devices, which says the green mode its code runs in.
 #[derive(Clone)]
 pub enum DeviceFactory {
@@ -165,6 +168,8 @@ pub enum DeviceFactory {
     Sync(Arc<SyncFactory>),
     /// Asyncio devices ([`AsyncDevice`]), run as futures on the server's runtime.
     Async(Arc<AsyncFactory>),
+    /// Coroutine devices ([`CoDevice`]), each request on a coroutine, no monitor lock.
+    Coroutine(Arc<CoFactory>),
 }
 
 /// The server green mode a class's code needs. All classes of one server share it.
@@ -175,6 +180,9 @@ pub enum ServerMode {
     Synchronous,
     /// `async fn` device code on the server's async runtime, no monitor lock by default.
     Asyncio,
+    /// Blocking-looking device code on stackful coroutines (PyTango's Gevent), no
+    /// monitor lock.
+    Coroutine,
 }
 
 impl fmt::Display for ServerMode {
@@ -182,6 +190,7 @@ impl fmt::Display for ServerMode {
         f.write_str(match self {
             ServerMode::Synchronous => "Synchronous",
             ServerMode::Asyncio => "Asyncio",
+            ServerMode::Coroutine => "Coroutine",
         })
     }
 }
@@ -220,6 +229,14 @@ impl DeviceClass {
         }
     }
 
+    /// A class from its description and a factory of Coroutine devices.
+    pub fn from_co_parts(info: ClassInfo, factory: Arc<CoFactory>) -> Self {
+        DeviceClass {
+            info: Arc::new(info),
+            factory: DeviceFactory::Coroutine(factory),
+        }
+    }
+
     /// The class name.
     pub fn name(&self) -> &str {
         &self.info.name
@@ -230,6 +247,7 @@ impl DeviceClass {
         match self.factory {
             DeviceFactory::Sync(_) => ServerMode::Synchronous,
             DeviceFactory::Async(_) => ServerMode::Asyncio,
+            DeviceFactory::Coroutine(_) => ServerMode::Coroutine,
         }
     }
 
@@ -238,32 +256,41 @@ impl DeviceClass {
         &self.factory
     }
 
-    /// The factory of synchronous devices (`None` for an Asyncio class).
+    /// The factory of synchronous devices (`None` for a class of another mode).
     pub fn sync_factory(&self) -> Option<&Arc<SyncFactory>> {
         match &self.factory {
             DeviceFactory::Sync(f) => Some(f),
-            DeviceFactory::Async(_) => None,
+            _ => None,
         }
     }
 
-    /// The factory of Asyncio devices (`None` for a Synchronous class).
+    /// The factory of Asyncio devices (`None` for a class of another mode).
     pub fn async_factory(&self) -> Option<&Arc<AsyncFactory>> {
         match &self.factory {
             DeviceFactory::Async(f) => Some(f),
-            DeviceFactory::Sync(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The factory of Coroutine devices (`None` for a class of another mode).
+    pub fn co_factory(&self) -> Option<&Arc<CoFactory>> {
+        match &self.factory {
+            DeviceFactory::Coroutine(f) => Some(f),
+            _ => None,
         }
     }
 
     /// Makes the device object for `ctx` (not yet initialised: call `init_device`).
     ///
-    /// For an Asyncio class, which a Synchronous server cannot run, the object refuses
-    /// everything: its `init_device` fails with `API_WrongGreenMode`, so a Synchronous
-    /// server refuses to start with it.
+    /// For an Asyncio or Coroutine class, which a Synchronous server cannot run, the
+    /// object refuses everything: its `init_device` fails with `API_WrongGreenMode`, so a
+    /// Synchronous server refuses to start with it.
     pub fn new_device(&self, ctx: &DeviceCtx) -> Box<dyn SyncDevice> {
         match &self.factory {
             DeviceFactory::Sync(f) => f(ctx),
-            DeviceFactory::Async(_) => Box::new(WrongMode {
+            _ => Box::new(WrongMode {
                 class: self.info.name.clone(),
+                mode: self.green_mode(),
             }),
         }
     }
@@ -272,11 +299,17 @@ impl DeviceClass {
     pub fn new_async_device(&self, ctx: &DeviceCtx) -> Option<Arc<dyn AsyncDevice>> {
         self.async_factory().map(|f| f(ctx))
     }
+
+    /// Makes the Coroutine device object for `ctx` (`None` for a class of another mode).
+    pub fn new_co_device(&self, ctx: &DeviceCtx) -> Option<Arc<dyn CoDevice>> {
+        self.co_factory().map(|f| f(ctx))
+    }
 }
 
-/// What a Synchronous server gets for a device of an Asyncio class.
+/// What a Synchronous server gets for a device of an Asyncio or Coroutine class.
 struct WrongMode {
     class: String,
+    mode: ServerMode,
 }
 
 impl WrongMode {
@@ -284,8 +317,8 @@ impl WrongMode {
         DevFailed::new(
             "API_WrongGreenMode",
             format!(
-                "device class {} is Asyncio; this server runs Synchronous classes only",
-                self.class
+                "device class {} is {}; this server runs Synchronous classes only",
+                self.class, self.mode
             ),
             ctx.name(),
         )

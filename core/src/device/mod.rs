@@ -15,16 +15,19 @@
 mod async_device;
 mod builder;
 mod class;
+mod co_device;
 
 pub use async_device::{
     run_job_async, AsyncAttr, AsyncClassBuilder, AsyncCmd, AsyncDevice, AsyncMonitor,
     AsyncMonitorGuard, AsyncMonitorLock, BoxFuture,
 };
 
+pub use co_device::{co_from_sync, run_job_co, CoAttr, CoClassBuilder, CoCmd, CoDevice};
+
 pub use builder::{reading_of, Attr, AttrValueType, ClassBuilder, Cmd, CommandType, ElementType};
 pub use class::{
-    default_config, AsyncFactory, AttrDef, Builtin, ClassInfo, CmdDef, DeviceClass, DeviceFactory,
-    ServerMode, StateMask, SyncFactory,
+    default_config, AsyncFactory, AttrDef, Builtin, ClassInfo, CmdDef, CoFactory, DeviceClass,
+    DeviceFactory, ServerMode, StateMask, SyncFactory,
 };
 
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,754 @@
+//! A Tango device server in Coroutine green mode (PyTango's Gevent server) on `may`: the
+//! coroutine adapter of the core's [`Dispatcher`].
+//!
+//! One coroutine accepts connections and one coroutine per connection reads GIOP
+//! messages; every request that needs device code runs in a coroutine of its own, so
+//! requests pipelined on one connection, and requests to one device, run concurrently:
+//! there is no monitor lock. A command that parks its coroutine (`may::coroutine::sleep`,
+//! a `may` socket, a coroutine [`crate::DeviceProxy`] call) does not hold up a read of an
+//! attribute of the same device. Replies are written under a per-connection
+//! `may::sync::Mutex` (a contended lock parks the coroutine), in the order they are
+//! ready. A polling coroutine reads polled attributes and commands at their period.
+//!
+//! All classes of one server are Coroutine classes
+//! ([`tango_core::device::CoClassBuilder`], or a Synchronous class adapted with
+//! [`tango_core::device::co_from_sync`]): a class of another mode is refused at start.
+//! The admin device (`dserver/<exec>/<instance>`, a Synchronous class of the core) runs
+//! its quick calls under a std mutex.
+//!
+//! Coroutines get may's configured stack size, raised to at least [`SERVER_STACK_WORDS`]
+//! at start (device code runs on them: size the stack for it with
+//! `may::config().set_stack_size(words)` before starting the server).
+//!
+//! ```no_run
+//! use tango_coroutine::server::{CoDeviceServer, ServerOptions};
+//! # fn my_class() -> tango_core::device::DeviceClass { unimplemented!() }
+//! let opts = ServerOptions::new("test", &["my/dev/1"]);
+//! let server = CoDeviceServer::new("MyServer").class(my_class()).start(&opts)?;
+//! server.wait(); // until the admin device's Kill
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::io::{self, Read as _, Write as _};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use may::net::{TcpListener, TcpStream};
+use tango_core::any::CommandData;
+use tango_core::device::{
+    run_job_co, AttrReading, Builtin, Call, CoDevice, DeviceClass, DeviceCtx, Outcome, ServerMode,
+    SyncDevice,
+};
+use tango_core::giop::{FrameDecoder, Message};
+use tango_core::idl::{DevFailed, TimeVal};
+use tango_core::server::admin::Control;
+use tango_core::server::polling::{PollRecord, PolledKind, PolledValue};
+use tango_core::server::{DeviceId, Dispatcher, Job, ServerConfig, Step};
+use tango_core::value::AttrData;
+
+/// The IDL version we implement.
+const IDL_VERSION: u32 = 6;
+
+/// The smallest stack, in words, of the server's coroutines (512 KiB on 64-bit): they
+/// run the dispatcher and device code, measured well below this in debug builds.
+pub const SERVER_STACK_WORDS: usize = 0x1_0000;
+
+/// How often blocked loops look at the stop flag.
+const TICK: Duration = Duration::from_millis(50);
+
+/// The wall clock as Tango sends it.
+fn now() -> TimeVal {
+    TimeVal::from_system_time(SystemTime::now())
+}
+
+/// Runs `f` in a new coroutine, detached.
+fn go(f: impl FnOnce() + Send + 'static) {
+    drop(crate::spawn(f));
+}
+
+/// What to serve: cppTango's command line (`<exec> <instance> -nodb -dlist a/b/c
+/// -ORBendPoint giop:tcp:<host>:<port> [-vN]`) as plain values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The instance name (`test` in `TangoTest test`).
+    pub instance: String,
+    /// Devices to create, optionally prefixed `Class::`.
+    pub devices: Vec<String>,
+    /// Host to listen on (default all interfaces).
+    pub host: String,
+    /// Port to listen on (0: a free one).
+    pub port: u16,
+    /// 1 and up logs connections to stderr, 4 and up every request.
+    pub verbosity: u8,
+}
+
+impl ServerOptions {
+    /// Instance `instance` serving `devices`, on all interfaces, on a free port.
+    pub fn new(instance: &str, devices: &[&str]) -> Self {
+        ServerOptions {
+            instance: instance.to_owned(),
+            devices: devices.iter().map(|d| (*d).to_owned()).collect(),
+            host: "0.0.0.0".to_owned(),
+            port: 0,
+            verbosity: 0,
+        }
+    }
+
+    /// The same options on `host:port`.
+    pub fn endpoint(mut self, host: &str, port: u16) -> Self {
+        self.host = host.to_owned();
+        self.port = port;
+        self
+    }
+}
+
+/// One Coroutine device: what `DevRestart` replaces.
+struct CoSlot {
+    class: DeviceClass,
+    ctx: DeviceCtx,
+    device: RwLock<Arc<dyn CoDevice>>,
+}
+
+impl CoSlot {
+    fn device(&self) -> Arc<dyn CoDevice> {
+        self.device
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// What the coroutines of a running server share.
+struct Shared {
+    dispatcher: Dispatcher,
+    admin_id: DeviceId,
+    admin_class: DeviceClass,
+    admin: Mutex<(DeviceCtx, Box<dyn SyncDevice>)>,
+    slots: RwLock<HashMap<DeviceId, Arc<CoSlot>>>,
+    stopping: AtomicBool,
+    /// Open connections and jobs in flight, to let them finish at shutdown.
+    busy: AtomicUsize,
+    /// The accept, polling and connection coroutines still running.
+    loops: AtomicUsize,
+    verbosity: u8,
+}
+
+/// Counts one busy thing while alive.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Busy(n)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Shared {
+    fn slot(&self, id: DeviceId) -> Option<Arc<CoSlot>> {
+        self.slots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs the calls of a job: the admin device's (quick, synchronous) under its mutex,
+    /// a Coroutine device's right here, on the job's coroutine.
+    fn run_calls(&self, id: DeviceId, calls: Vec<Call>) -> Vec<Outcome> {
+        if id == self.admin_id {
+            let mut admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+            let (ctx, dev) = &mut *admin;
+            return calls
+                .into_iter()
+                .map(|c| Outcome::run_sync(&mut **dev, ctx, c))
+                .collect();
+        }
+        let Some(slot) = self.slot(id) else {
+            let err = DevFailed::new("API_DeviceNotFound", "device is gone", "DeviceServer");
+            return calls
+                .iter()
+                .map(|_| Outcome::Done(Err(err.clone())))
+                .collect();
+        };
+        let device = slot.device();
+        run_job_co(&*device, &slot.ctx, calls)
+    }
+
+    /// Runs a job to its reply.
+    fn complete(&self, mut job: Job) -> Option<Vec<u8>> {
+        loop {
+            let calls = std::mem::take(&mut job.calls);
+            let outcomes = self.run_calls(job.device, calls);
+            match self.dispatcher.finish(job, outcomes, now()) {
+                Step::Run(next) => job = next,
+                Step::Reply(bytes) => return Some(bytes),
+                Step::NoReply | Step::Close => return None,
+            }
+        }
+    }
+
+    fn apply_pending_control(self: &Arc<Self>) {
+        if let Some(control) = self.dispatcher.take_control() {
+            self.apply_control(control);
+        }
+    }
+
+    fn apply_control(self: &Arc<Self>, control: Control) {
+        let me = self.clone();
+        match control {
+            Control::Kill => go(move || {
+                // Answer the Kill command first, then stop.
+                may::coroutine::sleep(Duration::from_millis(50));
+                me.stop();
+            }),
+            Control::RestartServer => go(move || {
+                let slots: Vec<Arc<CoSlot>> = me
+                    .slots
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .cloned()
+                    .collect();
+                for slot in slots {
+                    run_job_co(&*slot.device(), &slot.ctx, vec![Call::Init]);
+                }
+            }),
+            Control::RestartDevice(id) if id == self.admin_id => {
+                let mut admin = me.admin.lock().unwrap_or_else(|p| p.into_inner());
+                let (ctx, dev) = &mut *admin;
+                dev.delete_device(ctx);
+                *dev = me.admin_class.new_device(ctx);
+                if let Err(e) = dev.init_device(ctx) {
+                    tracing::warn!(device = ctx.name(), "init_device failed at restart: {e}");
+                }
+            }
+            Control::RestartDevice(id) => {
+                let Some(slot) = self.slot(id) else { return };
+                go(move || {
+                    let old = slot.device();
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        old.delete_device(&slot.ctx)
+                    }));
+                    let Some(fresh) = slot.class.new_co_device(&slot.ctx) else {
+                        return;
+                    };
+                    *slot.device.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+                    if let Outcome::Done(Err(e)) = Outcome::run_co(&*fresh, &slot.ctx, Call::Init) {
+                        tracing::warn!(
+                            device = slot.ctx.name(),
+                            "init_device failed at restart: {e}"
+                        );
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// A device server in Coroutine green mode on may: an executable name and its classes.
+pub struct CoDeviceServer {
+    exec_name: String,
+    classes: Vec<DeviceClass>,
+}
+
+impl CoDeviceServer {
+    /// A server named after its executable (`TangoTest`).
+    pub fn new(exec_name: &str) -> Self {
+        CoDeviceServer {
+            exec_name: exec_name.to_owned(),
+            classes: Vec::new(),
+        }
+    }
+
+    /// Adds a device class (a Coroutine class: see
+    /// [`tango_core::device::CoClassBuilder`]). Devices go to the first class unless
+    /// prefixed `ClassName::`.
+    pub fn class(mut self, class: DeviceClass) -> Self {
+        self.classes.push(class);
+        self
+    }
+
+    /// Starts serving on may's scheduler: binds, creates and initialises the devices,
+    /// and prints the endpoint and `Ready to accept request` (what tools wait for). A
+    /// class of another green mode, or a device whose `init_device` fails, is an error.
+    /// Call it from a thread or a coroutine.
+    pub fn start(self, opts: &ServerOptions) -> io::Result<RunningServer> {
+        let other = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        if self.classes.is_empty() {
+            return Err(other(
+                "a device server needs at least one device class".into(),
+            ));
+        }
+        for class in &self.classes {
+            if class.green_mode() != ServerMode::Coroutine {
+                return Err(other(format!(
+                    "device class {} is {}; this server runs Coroutine classes only",
+                    class.name(),
+                    class.green_mode()
+                )));
+            }
+        }
+        if may::config().get_stack_size() < SERVER_STACK_WORDS {
+            may::config().set_stack_size(SERVER_STACK_WORDS);
+        }
+        let listener = TcpListener::bind((opts.host.as_str(), opts.port))?;
+        let addr = listener.local_addr()?;
+        let dispatcher = Dispatcher::new(ServerConfig {
+            exec_name: self.exec_name.clone(),
+            instance: opts.instance.clone(),
+            host_name: hostname(),
+            pid: std::process::id(),
+            idl_version: IDL_VERSION,
+            version_info: vec![
+                ("tango-rs".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+                ("idl".to_owned(), "6.0.4".to_owned()),
+                ("green-mode".to_owned(), crate::GREEN_MODE.to_owned()),
+            ],
+        });
+        let (admin_id, admin_ctx, admin_class) = dispatcher.admin_device();
+        let mut admin = admin_class.new_device(&admin_ctx);
+        admin
+            .init_device(&admin_ctx)
+            .map_err(|e| other(e.to_string()))?;
+        let mut slots = HashMap::new();
+        let mut names = Vec::new();
+        for entry in &opts.devices {
+            let (class, name) = match entry.split_once("::") {
+                Some((c, n)) => (
+                    self.classes
+                        .iter()
+                        .find(|k| k.name().eq_ignore_ascii_case(c))
+                        .ok_or_else(|| {
+                            other(format!("{entry}: no class named {c} in this server"))
+                        })?,
+                    n,
+                ),
+                None => (&self.classes[0], entry.as_str()),
+            };
+            let (id, ctx) = dispatcher
+                .add_device(class, name)
+                .map_err(|e| other(e.to_string()))?;
+            let device = class
+                .new_co_device(&ctx)
+                .ok_or_else(|| other(format!("device class {} is not Coroutine", class.name())))?;
+            // init_device on a coroutine: it may park.
+            let init = {
+                let (device, ctx) = (device.clone(), ctx.clone());
+                crate::spawn(move || Outcome::run_co(&*device, &ctx, Call::Init)).get()
+            };
+            if let Outcome::Done(Err(e)) = init {
+                return Err(other(format!("{name}: init_device failed: {e}")));
+            }
+            slots.insert(
+                id,
+                Arc::new(CoSlot {
+                    class: class.clone(),
+                    ctx,
+                    device: RwLock::new(device),
+                }),
+            );
+            names.push(name.to_owned());
+        }
+        let shared = Arc::new(Shared {
+            dispatcher,
+            admin_id,
+            admin_class,
+            admin: Mutex::new((admin_ctx, admin)),
+            slots: RwLock::new(slots),
+            stopping: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
+            loops: AtomicUsize::new(0),
+            verbosity: opts.verbosity,
+        });
+        let shown_host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            addr.ip().to_string()
+        };
+        println!(
+            "{}/{} listening on giop:tcp:{}:{}",
+            self.exec_name,
+            opts.instance,
+            shown_host,
+            addr.port()
+        );
+        for n in &names {
+            println!("  device tango://{shown_host}:{}/{n}#dbase=no", addr.port());
+        }
+        println!("Ready to accept request");
+        let _ = io::stdout().flush();
+
+        {
+            let shared = shared.clone();
+            shared.loops.fetch_add(1, Ordering::SeqCst);
+            go(move || accept_loop(shared, listener));
+        }
+        {
+            let shared = shared.clone();
+            shared.loops.fetch_add(1, Ordering::SeqCst);
+            go(move || polling_loop(shared));
+        }
+        Ok(RunningServer {
+            shared,
+            addr,
+            shown_host,
+            devices: names,
+            finished: false,
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    while !shared.is_stopping() {
+        match listener.accept() {
+            // The connection that wakes us at shutdown is dropped here.
+            Ok(_) if shared.is_stopping() => break,
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                shared.loops.fetch_add(1, Ordering::SeqCst);
+                go(move || serve_connection(shared, stream, peer));
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                may::coroutine::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    drop(listener);
+    shared.loops.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// The writing half of a connection, shared by the jobs that answer on it.
+type Writer = Arc<may::sync::Mutex<TcpStream>>;
+
+fn send(writer: &Writer, bytes: &[u8]) {
+    let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = w.write_all(bytes);
+}
+
+/// One client connection: reads requests, answers what needs no device code at once and
+/// runs each job in a coroutine of its own.
+fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let busy = Busy::new(&shared.busy);
+    let _ = stream.set_nodelay(true);
+    let peer = peer.to_string();
+    if shared.verbosity >= 1 {
+        eprintln!("{peer} connected");
+    }
+    let writer: Writer = match stream.try_clone() {
+        Ok(w) => Arc::new(may::sync::Mutex::new(w)),
+        Err(e) => {
+            tracing::warn!("{peer}: {e}");
+            drop(busy);
+            shared.loops.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+    };
+    let mut reader = stream;
+    // Wake up now and then to see the stop flag.
+    let _ = reader.set_read_timeout(Some(TICK));
+    let mut framer = FrameDecoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    'conn: loop {
+        loop {
+            match framer.next_message() {
+                Ok(Some(msg)) => {
+                    if !on_message(&shared, &peer, &writer, &msg) {
+                        break 'conn;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    if let Step::Reply(bytes) = shared.dispatcher.on_framing_error(&e) {
+                        send(&writer, &bytes);
+                    }
+                    break 'conn;
+                }
+            }
+        }
+        if shared.is_stopping() {
+            break;
+        }
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => framer.push(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    // Jobs still running hold the writer and answer; the socket closes with the last.
+    drop(writer);
+    if shared.verbosity >= 1 {
+        eprintln!("{peer} disconnected");
+    }
+    drop(busy);
+    shared.loops.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Handles one request; false closes the connection.
+fn on_message(shared: &Arc<Shared>, peer: &str, writer: &Writer, msg: &Message) -> bool {
+    if shared.verbosity >= 4 {
+        if let Ok((h, _)) = tango_core::giop::decode_request(msg) {
+            eprintln!(
+                "{peer} {} on {} (request {})",
+                h.operation,
+                String::from_utf8_lossy(&h.object_key),
+                h.request_id
+            );
+        }
+    }
+    match shared.dispatcher.handle(msg, peer, now()) {
+        Step::Reply(bytes) => {
+            send(writer, &bytes);
+            shared.apply_pending_control();
+            true
+        }
+        Step::NoReply => {
+            shared.apply_pending_control();
+            true
+        }
+        Step::Close => false,
+        Step::Run(job) => {
+            let shared = shared.clone();
+            let writer = writer.clone();
+            shared.busy.fetch_add(1, Ordering::SeqCst);
+            go(move || {
+                if let Some(bytes) = shared.complete(job) {
+                    send(&writer, &bytes);
+                }
+                shared.apply_pending_control();
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+            });
+            true
+        }
+    }
+}
+
+fn polling_loop(shared: Arc<Shared>) {
+    // One time base with the admin device, which schedules what AddObjPolling adds.
+    let server = shared.dispatcher.shared().clone();
+    let polling = &server.polling;
+    while !shared.is_stopping() {
+        let now_ms = server.now_ms();
+        let due = polling
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .due(now_ms);
+        for (id, kind, name) in due {
+            let info = shared.dispatcher.class_info(id);
+            let call = match kind {
+                PolledKind::Attribute => match info.attribute(&name) {
+                    Some(i) => match info.attributes[i].builtin {
+                        Some(Builtin::State) => Call::State,
+                        Some(Builtin::Status) => Call::Status,
+                        _ => Call::Read(i),
+                    },
+                    None => continue,
+                },
+                PolledKind::Command => match info.command(&name) {
+                    Some(i) => match info.commands[i].builtin {
+                        Some(Builtin::State) => Call::State,
+                        Some(Builtin::Status) => Call::Status,
+                        _ => Call::Command(i, CommandData::Void),
+                    },
+                    None => continue,
+                },
+            };
+            // cppTango stamps a polled value when its reading starts.
+            let time = now();
+            let started = Instant::now();
+            let outcome = shared.run_calls(id, vec![call]).pop();
+            let value = match (kind, outcome) {
+                (PolledKind::Attribute, Some(Outcome::Read(r))) => PolledValue::Attr(r),
+                (PolledKind::Attribute, Some(Outcome::State(s))) => {
+                    PolledValue::Attr(Ok(AttrReading::new(AttrData::State(vec![s]), 1, 0)))
+                }
+                (PolledKind::Attribute, Some(Outcome::Status(s))) => {
+                    PolledValue::Attr(Ok(AttrReading::new(AttrData::String(vec![s]), 1, 0)))
+                }
+                (PolledKind::Command, Some(Outcome::Command(r))) => PolledValue::Cmd(r),
+                (PolledKind::Command, Some(Outcome::State(s))) => {
+                    PolledValue::Cmd(Ok(CommandData::State(s)))
+                }
+                (PolledKind::Command, Some(Outcome::Status(s))) => {
+                    PolledValue::Cmd(Ok(CommandData::String(s)))
+                }
+                (_, Some(Outcome::Done(Err(e)))) => match kind {
+                    PolledKind::Attribute => PolledValue::Attr(Err(e)),
+                    PolledKind::Command => PolledValue::Cmd(Err(e)),
+                },
+                _ => continue,
+            };
+            let record = PollRecord {
+                time,
+                duration_us: started.elapsed().as_micros() as u64,
+                value,
+            };
+            polling
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .store(id, kind, &name, record);
+        }
+        let next = polling
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_deadline();
+        let now_ms = server.now_ms();
+        // Wake at the next deadline, but at least every 50 ms to see configuration changes.
+        let wait = next.map_or(50, |d| d.saturating_sub(now_ms).min(50));
+        may::coroutine::sleep(Duration::from_millis(wait.max(1)));
+    }
+    shared.loops.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// A server running on may's scheduler in this process.
+pub struct RunningServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shown_host: String,
+    devices: Vec<String>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .field("devices", &self.devices)
+            .finish()
+    }
+}
+
+impl RunningServer {
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The devices it serves (not the admin device).
+    pub fn devices(&self) -> &[String] {
+        &self.devices
+    }
+
+    /// The name clients use for `device`: `tango://host:port/device#dbase=no`.
+    pub fn device_name(&self, device: &str) -> String {
+        format!(
+            "tango://{}:{}/{device}#dbase=no",
+            self.shown_host,
+            self.port()
+        )
+    }
+
+    /// The admin device's client name.
+    pub fn admin_device_name(&self) -> String {
+        self.device_name(&self.shared.dispatcher.admin_name())
+    }
+
+    /// True once `Kill` or [`RunningServer::stop`] stopped it.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.is_stopping()
+    }
+
+    /// Asks the server to stop (as the admin device's `Kill` does); [`RunningServer::wait`]
+    /// then returns.
+    pub fn stop(&self) {
+        self.shared.stop();
+    }
+
+    /// Waits (parking the calling coroutine, or the thread) until the server is stopped
+    /// (by `Kill` or [`RunningServer::stop`]), lets in-flight requests answer (up to
+    /// 2 s), then deletes the devices.
+    pub fn wait(mut self) {
+        while !self.shared.is_stopping() {
+            may::coroutine::sleep(Duration::from_millis(20));
+        }
+        self.finish();
+    }
+
+    /// Stops the server: in-flight requests are answered, connections closed, devices
+    /// deleted.
+    pub fn shutdown(self) {
+        self.shared.stop();
+        self.wait();
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        // Wake the accept loop, which then sees the stop flag.
+        let wake = SocketAddr::new(
+            if self.addr.ip().is_unspecified() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                self.addr.ip()
+            },
+            self.addr.port(),
+        );
+        let _ = std::net::TcpStream::connect_timeout(&wake, Duration::from_millis(200));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline
+            && (self.shared.loops.load(Ordering::SeqCst) > 0
+                || self.shared.busy.load(Ordering::SeqCst) > 0)
+        {
+            may::coroutine::sleep(Duration::from_millis(10));
+        }
+        let slots: Vec<Arc<CoSlot>> = self
+            .shared
+            .slots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for slot in slots {
+            let device = slot.device();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                device.delete_device(&slot.ctx)
+            }));
+        }
+        let mut admin = self.shared.admin.lock().unwrap_or_else(|p| p.into_inner());
+        let (ctx, dev) = &mut *admin;
+        dev.delete_device(ctx);
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        // Dropped without `wait`/`shutdown`: stop accepting and reading; devices are not
+        // deleted.
+        if !self.finished {
+            self.shared.stop();
+            let wake = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), self.addr.port());
+            let _ = std::net::TcpStream::connect_timeout(&wake, Duration::from_millis(200));
+        }
+    }
+}
