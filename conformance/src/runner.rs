@@ -10,7 +10,10 @@
 //!   `Synchronous` classes, which are served adapted with
 //!   [`tango_core::device::co_from_sync`] (a class that is already a Coroutine class is
 //!   served as it is), so every binary of this runner gets the mode for free.
-//! * `smol`, `async-std`: refused (exit code 2), their servers do not exist yet.
+//! * `smol`, `async-std`: the same Asyncio classes as `tokio` (the `classes` callback is
+//!   asked for [`ServerGreenMode::Tokio`]'s; [`AsyncioExecutor`] tells the executors apart)
+//!   served by [`tango_smol::server::AsyncDeviceServer`] on smol's executor, or by
+//!   [`tango_async_std::server::AsyncDeviceServer`] on async-std's.
 //!
 //! Both stop on the admin device's `Kill` and on SIGINT/SIGTERM, and exit with 0.
 
@@ -55,12 +58,14 @@ impl ServerGreenMode {
                 "green mode {m:?} has no ServerGreenMode value: it serves the Synchronous \
                  classes (see is_coroutine)"
             )),
-            m @ ("smol" | "async-std" | "async_std" | "futures") => Err(format!(
+            // Asyncio classes too, on another executor: see `AsyncioExecutor`.
+            "smol" | "async-std" | "async_std" => Ok(ServerGreenMode::Tokio),
+            m @ "futures" => Err(format!(
                 "green mode {m:?} is not supported yet by the device server \
-                 (supported: synchronous, tokio, coroutine)"
+                 (supported: synchronous, tokio, smol, async-std, coroutine)"
             )),
             m => Err(format!(
-                "unknown green mode {m:?} (supported: synchronous, tokio, coroutine)"
+                "unknown green mode {m:?} (supported: synchronous, tokio, smol, async-std, coroutine)"
             )),
         }
     }
@@ -88,6 +93,33 @@ impl ServerGreenMode {
                 .as_deref(),
             Some("coroutine" | "gevent")
         )
+    }
+}
+
+/// The executor of an Asyncio server ([`ServerGreenMode::Tokio`]): `--green-mode smol` and
+/// `--green-mode async-std` serve the same Asyncio classes as `tokio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsyncioExecutor {
+    /// A multi-threaded tokio runtime (`tokio`, `asyncio`).
+    Tokio,
+    /// smol's global executor (`smol`).
+    Smol,
+    /// async-std's executor (`async-std`).
+    AsyncStd,
+}
+
+impl AsyncioExecutor {
+    /// The executor `--green-mode` (the last one given) asked for: tokio unless smol or
+    /// async-std.
+    pub fn of(args: &ServerArgs) -> Self {
+        match extra_value(args, GREEN_MODE_OPTION)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("smol") => AsyncioExecutor::Smol,
+            Some("async-std" | "async_std") => AsyncioExecutor::AsyncStd,
+            _ => AsyncioExecutor::Tokio,
+        }
     }
 }
 
@@ -153,7 +185,11 @@ pub fn run(
     let result = match mode {
         _ if coroutine => run_coroutine(exec, classes, &parsed),
         ServerGreenMode::Synchronous => run_synchronous(exec, classes, &parsed),
-        ServerGreenMode::Tokio => run_tokio(exec, classes, &parsed),
+        ServerGreenMode::Tokio => match AsyncioExecutor::of(&parsed) {
+            AsyncioExecutor::Tokio => run_tokio(exec, classes, &parsed),
+            AsyncioExecutor::Smol => run_smol(exec, classes, &parsed),
+            AsyncioExecutor::AsyncStd => run_async_std(exec, classes, &parsed),
+        },
     };
     match result {
         Ok(()) => 0,
@@ -245,6 +281,67 @@ fn run_tokio(exec: &str, classes: Vec<DeviceClass>, args: &ServerArgs) -> std::i
     result
 }
 
+fn async_io_options(args: &ServerArgs) -> tango_smol::server::ServerOptions {
+    tango_smol::server::ServerOptions {
+        instance: args.instance.clone(),
+        devices: args.devices.clone(),
+        host: args.host.clone(),
+        port: args.port,
+        verbosity: args.verbosity,
+    }
+}
+
+/// Serves on the async-io server with tasks spawned by `R` until Kill or SIGINT/SIGTERM.
+async fn serve_async_io<R: tango_client::AsyncRuntime>(
+    exec: &str,
+    classes: Vec<DeviceClass>,
+    opts: tango_smol::server::ServerOptions,
+) -> std::io::Result<()> {
+    use tango_smol::server::AsyncDeviceServerOn;
+    let server = classes
+        .into_iter()
+        .fold(
+            AsyncDeviceServerOn::<R>::new(exec),
+            AsyncDeviceServerOn::class,
+        )
+        .start(&opts)
+        .await?;
+    let signalled = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, signalled.clone()) {
+            eprintln!("{exec}: cannot handle signal {sig}: {e}");
+        }
+    }
+    // Until the admin device's Kill or a signal.
+    while !signalled.load(Ordering::SeqCst) && !server.is_stopping() {
+        tango_smol::io::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
+fn run_smol(exec: &str, classes: Vec<DeviceClass>, args: &ServerArgs) -> std::io::Result<()> {
+    // smol's global executor runs one thread unless told otherwise; device code adapted
+    // from synchronous code blocks it while it runs, so give it one per core.
+    if std::env::var_os("SMOL_THREADS").is_none() {
+        let n = std::thread::available_parallelism().map_or(4, |n| n.get().max(2));
+        std::env::set_var("SMOL_THREADS", n.to_string());
+    }
+    smol::block_on(serve_async_io::<tango_smol::Smol>(
+        exec,
+        classes,
+        async_io_options(args),
+    ))
+}
+
+fn run_async_std(exec: &str, classes: Vec<DeviceClass>, args: &ServerArgs) -> std::io::Result<()> {
+    async_std::task::block_on(serve_async_io::<tango_async_std::AsyncStd>(
+        exec,
+        classes,
+        async_io_options(args),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,9 +370,19 @@ mod tests {
             mode_of("t -nodb -dlist a/b/c --green-mode=Synchronous").unwrap(),
             ServerGreenMode::Synchronous
         );
-        for m in ["smol", "async-std"] {
-            let e = mode_of(&format!("t -nodb -dlist a/b/c --green-mode {m}")).unwrap_err();
-            assert!(e.contains("not supported yet"), "{e}");
+        let e = mode_of("t -nodb -dlist a/b/c --green-mode futures").unwrap_err();
+        assert!(e.contains("not supported yet"), "{e}");
+        // smol and async-std serve the Asyncio classes on their executors
+        for (m, x) in [
+            ("tokio", AsyncioExecutor::Tokio),
+            ("smol", AsyncioExecutor::Smol),
+            ("async-std", AsyncioExecutor::AsyncStd),
+            ("Async_Std", AsyncioExecutor::AsyncStd),
+        ] {
+            let line = args(&format!("t -nodb -dlist a/b/c --green-mode {m}"));
+            let a = ServerArgs::parse("X", &line, &[GREEN_MODE_OPTION]).unwrap();
+            assert_eq!(ServerGreenMode::of(&a).unwrap(), ServerGreenMode::Tokio);
+            assert_eq!(AsyncioExecutor::of(&a), x);
         }
         for m in ["coroutine", "Gevent"] {
             let a = ServerArgs::parse(
@@ -295,7 +402,7 @@ mod tests {
     fn unsupported_modes_exit_with_2_before_starting() {
         let code = run(
             "X",
-            &args("t -nodb -dlist a/b/c --green-mode smol"),
+            &args("t -nodb -dlist a/b/c --green-mode futures"),
             &[],
             |_, _| panic!("no classes for an unsupported mode"),
         );
