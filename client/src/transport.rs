@@ -17,7 +17,7 @@
 //! reads the socket and hands every reply to its caller (leader/follower), so a slow
 //! command on one device does not hold up calls to other devices of the same server.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
@@ -134,18 +134,37 @@ struct State {
     generation: u64,
     /// A caller is reading the socket for everybody.
     reading: bool,
-    /// Requests whose callers wait for a delivery.
-    waiting: HashSet<RequestId>,
+    /// Requests whose callers wait for a delivery, each with the condition variable its
+    /// caller sleeps on: a reply wakes only its own caller, not every waiting thread.
+    waiting: HashMap<RequestId, Arc<Condvar>>,
     delivered: HashMap<RequestId, Delivery>,
 }
 
 impl State {
+    /// Hands `d` to the caller of `id` (if it still waits) and wakes that caller only.
+    fn deliver(&mut self, id: RequestId, d: Delivery) {
+        if let Some(cv) = self.waiting.remove(&id) {
+            self.delivered.insert(id, d);
+            cv.notify_one();
+        }
+    }
+
     /// The connection is gone: every waiting caller gets `detail`.
     fn fail_all(&mut self, detail: &str) {
         self.live = None;
-        for id in self.waiting.drain() {
+        for (id, cv) in self.waiting.drain() {
             self.delivered
                 .insert(id, Delivery::Failed(detail.to_owned()));
+            cv.notify_one();
+        }
+    }
+
+    /// The reader is leaving: one waiting caller takes the reading over.
+    fn pass_reading_on(&self) {
+        if !self.reading {
+            if let Some(cv) = self.waiting.values().next() {
+                cv.notify_one();
+            }
         }
     }
 }
@@ -161,7 +180,6 @@ pub struct Connection {
     port: u16,
     endpoint: String,
     state: Mutex<State>,
-    delivered: Condvar,
 }
 
 /// Where a call goes and how long it may take.
@@ -233,7 +251,6 @@ impl Connection {
             port,
             endpoint: format!("{host}:{port}"),
             state: Mutex::default(),
-            delivered: Condvar::new(),
         });
         pool.insert(key, Arc::downgrade(&c));
         c
@@ -344,7 +361,6 @@ impl Connection {
         if let Err(e) = live.send(&bytes, left) {
             let alone = st.waiting.is_empty();
             st.fail_all(&e.to_string());
-            self.delivered.notify_all();
             return match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Err(timed_out()),
                 // The peer reset a connection we had not used since it was checked:
@@ -355,9 +371,11 @@ impl Connection {
                 _ => Err(self.lost(operation, e.to_string())),
             };
         }
-        st.waiting.insert(id);
+        let wake = Arc::new(Condvar::new());
+        st.waiting.insert(id, wake.clone());
         loop {
             if let Some(d) = st.delivered.remove(&id) {
+                st.pass_reading_on();
                 drop(st);
                 return match d {
                     Delivery::Reply(reply) => {
@@ -375,11 +393,11 @@ impl Connection {
                 if let Some(live) = st.live.as_mut().filter(|l| l.generation == generation) {
                     live.proto.abandon(id);
                 }
+                st.pass_reading_on();
                 return Err(timed_out());
             }
             if st.reading {
-                st = self
-                    .delivered
+                st = wake
                     .wait_timeout(st, left)
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
@@ -396,7 +414,6 @@ impl Connection {
             st = self.lock();
             st.reading = false;
             self.absorb(&mut st, generation, reader, read);
-            self.delivered.notify_all();
         }
     }
 
@@ -415,16 +432,11 @@ impl Connection {
                     let live = st.live.as_mut().expect("checked above");
                     match live.proto.poll_event() {
                         Ok(Some(Event::Reply(reply))) => {
-                            let id = reply.request_id;
-                            if st.waiting.remove(&id) {
-                                st.delivered.insert(id, Delivery::Reply(reply));
-                            }
+                            st.deliver(reply.request_id, Delivery::Reply(reply));
                         }
                         Ok(Some(Event::Closed { unanswered })) => {
                             for id in unanswered {
-                                if st.waiting.remove(&id) {
-                                    st.delivered.insert(id, Delivery::Retry);
-                                }
+                                st.deliver(id, Delivery::Retry);
                             }
                             st.fail_all("server closed the connection");
                             return;
