@@ -1,6 +1,6 @@
-//! Our `TangoTest` binary run with `--green-mode tokio` (the same class served as an
-//! Asyncio class by the tokio server): PyTango 10.3.1's client suite
-//! `peers/pytango_client_suite.py` in each of PyTango's four green modes must pass all its
+//! Our `TangoTest` binary run with `--green-mode tokio`, `smol`, `async-std` and
+//! `coroutine` (the same class served by each server green mode): PyTango 10.3.1's client
+//! suite `peers/pytango_client_suite.py` in each of PyTango's four green modes must pass all its
 //! cases, as against the Synchronous server (only with `TANGO_INTEROP=1`). Without
 //! interop: our own client, SIGINT/SIGTERM, the admin `Kill`, and the green modes the
 //! server does not support yet.
@@ -32,14 +32,14 @@ impl Server {
     /// `TangoTest test -nodb -dlist sys/tg_test/1 -ORBendPoint giop:tcp:127.0.0.1:0
     /// --green-mode tokio`; the port is read from the endpoint it prints.
     fn start_tokio() -> Server {
+        Server::start("tokio")
+    }
+
+    /// The same in server green mode `mode`.
+    fn start(mode: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_TangoTest"))
             .args(["test", "-nodb", "-dlist", "sys/tg_test/1"])
-            .args([
-                "-ORBendPoint",
-                "giop:tcp:127.0.0.1:0",
-                "--green-mode",
-                "tokio",
-            ])
+            .args(["-ORBendPoint", "giop:tcp:127.0.0.1:0", "--green-mode", mode])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -88,9 +88,9 @@ fn python() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(".venv/bin/python"))
 }
 
-/// Runs the PyTango client suite in `mode` against a fresh tokio TangoTest.
-fn run_suite(mode: &str) {
-    let server = Server::start_tokio();
+/// Runs the PyTango client suite in `mode` against a fresh TangoTest in `server_mode`.
+fn run_suite(server_mode: &str, mode: &str) {
+    let server = Server::start(server_mode);
     let out = Command::new(python())
         .arg(workspace_root().join("peers/pytango_client_suite.py"))
         .args(["--device", &server.device(), "--admin", &server.admin()])
@@ -102,7 +102,7 @@ fn run_suite(mode: &str) {
     let summary = stdout.lines().last().unwrap_or("");
     assert!(
         out.status.success() && failures.is_empty(),
-        "PyTango {mode} client against TangoTest --green-mode tokio: {summary}\n{}\n{}",
+        "PyTango {mode} client against TangoTest --green-mode {server_mode}: {summary}\n{}\n{}",
         failures.join("\n"),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -112,25 +112,33 @@ fn run_suite(mode: &str) {
     );
 }
 
-macro_rules! green_mode {
-    ($name:ident, $mode:literal) => {
-        #[test]
-        fn $name() {
-            if !require_interop() {
-                return;
+/// One test per PyTango client green mode against TangoTest in one server green mode.
+macro_rules! server_mode {
+    ($module:ident, $server:literal) => {
+        mod $module {
+            macro_rules! client_mode {
+                ($name:ident, $mode:literal) => {
+                    #[test]
+                    fn $name() {
+                        if !super::require_interop() {
+                            return;
+                        }
+                        super::run_suite($server, $mode);
+                    }
+                };
             }
-            run_suite($mode);
+            client_mode!(pytango_synchronous_client, "synchronous");
+            client_mode!(pytango_futures_client, "futures");
+            client_mode!(pytango_gevent_client, "gevent");
+            client_mode!(pytango_asyncio_client, "asyncio");
         }
     };
 }
 
-green_mode!(
-    pytango_synchronous_client_against_tokio_tangotest,
-    "synchronous"
-);
-green_mode!(pytango_futures_client_against_tokio_tangotest, "futures");
-green_mode!(pytango_gevent_client_against_tokio_tangotest, "gevent");
-green_mode!(pytango_asyncio_client_against_tokio_tangotest, "asyncio");
+server_mode!(tokio_server, "tokio");
+server_mode!(smol_server, "smol");
+server_mode!(async_std_server, "async-std");
+server_mode!(coroutine_server, "coroutine");
 
 #[test]
 fn tokio_tangotest_serves_and_stops_on_signals() {

@@ -1,13 +1,15 @@
 //! `TangoTest`: the Rust drop-in for the C++ TangoTest device server.
 //!
 //! ```text
-//! TangoTest test -nodb -dlist sys/tg_test/1 -ORBendPoint giop:tcp:127.0.0.1:10000 [--green-mode synchronous|tokio]
+//! TangoTest test -nodb -dlist sys/tg_test/1 -ORBendPoint giop:tcp:127.0.0.1:10000 \
+//!     [--green-mode synchronous|coroutine|tokio|smol|async-std]
 //! ```
 //!
 //! Clients then reach `tango://127.0.0.1:10000/sys/tg_test/1#dbase=no` (and the admin
-//! device `dserver/tangotest/test`), exactly as with the C++ server. `--green-mode tokio`
-//! serves the same class as an Asyncio class on tokio
-//! ([`tango_conformance::asyncio_from_sync`]); clients see no difference.
+//! device `dserver/tangotest/test`), exactly as with the C++ server. The other green modes
+//! serve the same class as an Asyncio class (tokio, smol, async-std:
+//! [`tango_conformance::asyncio_from_sync`]) or a Coroutine class (may); clients see no
+//! difference.
 
 use tango_conformance::runner::{run_from_args, ServerGreenMode};
 use tango_conformance::{asyncio_from_sync, tangotest_class};
