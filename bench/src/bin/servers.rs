@@ -1,23 +1,26 @@
-//! Our Rust TangoTest against Debian's C++ TangoTest 9.3.4, in one run: sequential
-//! `read_attribute("double_scalar")` throughput and latency of two clients against each
-//! server, and each server's resident memory.
+//! Our Rust TangoTest, in each server green mode, against Debian's C++ TangoTest 9.3.4, in
+//! one run: sequential `read_attribute("double_scalar")` throughput and latency of two
+//! clients against each server, and each server's resident memory.
 //!
 //! * servers: `/usr/lib/tango/TangoTest` (C++) and the `TangoTest` binary of
-//!   `tango-conformance` (Rust, built here with `cargo build --release` first), both
-//!   started as `TangoTest test -nodb -dlist sys/tg_test/1 -ORBendPoint
-//!   giop:tcp:127.0.0.1:PORT` on a free loopback port;
+//!   `tango-conformance` (Rust, built here with `cargo build --release` first) once per
+//!   `--modes` entry (default `synchronous,tokio,smol,async-std,coroutine`), all started
+//!   as `TangoTest test -nodb -dlist sys/tg_test/1 -ORBendPoint giop:tcp:127.0.0.1:PORT`
+//!   (plus `--green-mode MODE` for ours) on a free loopback port;
 //! * clients: PyTango 10.3.1's synchronous `tango.DeviceProxy` (from `<repo>/.venv`, made
 //!   by `scripts/install-peers`; `TANGO_TEST_PYTHON` names another interpreter) and ours,
 //!   `tango::DeviceProxy`.
 //!
 //! ```sh
-//! cargo run -p tango-bench --release --bin servers -- --seconds 5
+//! cargo run -p tango-bench --release --bin servers -- --seconds 5 [--modes synchronous,tokio]
 //! ```
 //!
 //! Every (client, server) pair connects and warms up, then the pairs are measured in
 //! turns of about a second until each has had `--seconds`. The table is printed and
-//! written to `target/bench/servers.csv`. Both servers are killed at the end, also on
-//! error or panic.
+//! written to `target/bench/servers.csv`, with each client's ratio of every green mode to
+//! our Synchronous server and the issue's goal: PyTango's synchronous client against our
+//! Asyncio servers (tokio, smol, async-std) within 1.3x of its rate against our
+//! Synchronous server. All servers are killed at the end, also on error or panic.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
@@ -59,7 +62,7 @@ type Res<T> = Result<T, String>;
 
 /// A TangoTest process, killed when dropped (normal exit, `?` or panic unwinding).
 struct Server {
-    label: &'static str,
+    label: String,
     child: Child,
     port: u16,
 }
@@ -67,7 +70,7 @@ struct Server {
 impl Server {
     /// Starts `exe` on a free loopback port and waits until it prints the ready marker
     /// and serves a read of the attribute.
-    fn start(label: &'static str, exe: &Path) -> Res<Server> {
+    fn start(label: String, exe: &Path, extra: &[&str]) -> Res<Server> {
         // The C++ server crashes if the port is taken: take one the kernel just gave out.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -76,6 +79,7 @@ impl Server {
         let mut child = Command::new(exe)
             .args(["test", "-nodb", "-dlist", DEVICE, "-ORBendPoint"])
             .arg(format!("giop:tcp:127.0.0.1:{port}"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -92,7 +96,11 @@ impl Server {
                 }
             }
         });
-        let mut server = Server { label, child, port };
+        let mut server = Server {
+            label: label.clone(),
+            child,
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match ready_rx.recv_timeout(Duration::from_millis(50)) {
@@ -331,27 +339,80 @@ fn rust_tango_test() -> Res<PathBuf> {
     }
 }
 
-fn parse_seconds() -> Res<f64> {
+/// Our server green modes, in the order they are started and shown; `synchronous` is the
+/// baseline of the mode ratios.
+const MODES: [&str; 5] = ["synchronous", "tokio", "smol", "async-std", "coroutine"];
+/// The Asyncio server modes of the goal.
+const ASYNCIO_MODES: [&str; 3] = ["tokio", "smol", "async-std"];
+/// The goal: PyTango's synchronous client against an Asyncio server within this factor of
+/// its rate against our Synchronous server.
+const GOAL: f64 = 1.3;
+
+struct Options {
+    seconds: f64,
+    modes: Vec<&'static str>,
+}
+
+fn parse_mode(m: &str) -> Res<&'static str> {
+    Ok(match m.trim().to_ascii_lowercase().as_str() {
+        "synchronous" | "sync" => "synchronous",
+        "tokio" | "asyncio" => "tokio",
+        "smol" => "smol",
+        "async-std" | "async_std" => "async-std",
+        "coroutine" | "gevent" => "coroutine",
+        other => {
+            return Err(format!(
+                "unknown green mode {other:?} (one of {})",
+                MODES.join(", ")
+            ))
+        }
+    })
+}
+
+fn parse_args() -> Res<Options> {
     let mut args = std::env::args().skip(1);
-    let mut seconds = 5.0;
+    let mut opts = Options {
+        seconds: 5.0,
+        modes: MODES.to_vec(),
+    };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => {
                 let v = args.next().ok_or("--seconds needs a value")?;
-                seconds = v
+                opts.seconds = v
                     .parse::<f64>()
                     .ok()
                     .filter(|s| *s > 0.0)
                     .ok_or(format!("bad --seconds value {v:?}"))?;
             }
+            "--modes" => {
+                let v = args.next().ok_or("--modes needs a value")?;
+                let mut modes = Vec::new();
+                for m in v.split(',').filter(|m| !m.trim().is_empty()) {
+                    let m = parse_mode(m)?;
+                    if !modes.contains(&m) {
+                        modes.push(m);
+                    }
+                }
+                if modes.is_empty() {
+                    return Err("--modes needs at least one green mode".into());
+                }
+                // Shown in the canonical order, the baseline first.
+                modes.sort_by_key(|m| MODES.iter().position(|x| x == m));
+                opts.modes = modes;
+            }
             "-h" | "--help" => {
-                println!("usage: servers [--seconds N]   (default 5 s per client and server)");
+                println!(
+                    "usage: servers [--seconds N] [--modes {}]\n  \
+                     (default 5 s per client and server, all five modes)",
+                    MODES.join(",")
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
-    Ok(seconds)
+    Ok(opts)
 }
 
 fn rss_text(r: &Res<u64>) -> String {
@@ -362,14 +423,28 @@ fn rss_text(r: &Res<u64>) -> String {
 }
 
 fn run() -> Res<()> {
-    let secs = parse_seconds()?;
+    let Options {
+        seconds: secs,
+        modes,
+    } = parse_args()?;
     let dur = Duration::from_secs_f64(secs);
     let rust_exe = rust_tango_test()?;
-    // Index 0 is the C++ server, 1 ours; both live until the end of this function.
-    let servers = [
-        Server::start("C++ TangoTest 9.3.4", Path::new(CPP_TANGO_TEST))?,
-        Server::start("Rust TangoTest", &rust_exe)?,
-    ];
+    // Index 0 is the C++ server, then ours in each mode; all live until the end of this
+    // function. `None` is the C++ server's mode.
+    let mut servers = vec![Server::start(
+        "C++ TangoTest 9.3.4".into(),
+        Path::new(CPP_TANGO_TEST),
+        &[],
+    )?];
+    let mut server_modes: Vec<Option<&str>> = vec![None];
+    for &mode in &modes {
+        servers.push(Server::start(
+            format!("Rust TangoTest {mode}"),
+            &rust_exe,
+            &["--green-mode", mode],
+        )?);
+        server_modes.push(Some(mode));
+    }
     let rss_start: Vec<Res<u64>> = servers.iter().map(Server::rss_kib).collect();
     println!(
         "sequential read_attribute(\"{ATTR}\"), {secs} s per client and server in 1 s turns \
@@ -378,7 +453,7 @@ fn run() -> Res<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     for s in &servers {
-        println!("  {:<20} pid {:<7} {}", s.label, s.pid(), s.name());
+        println!("  {:<26} pid {:<7} {}", s.label, s.pid(), s.name());
     }
 
     // Connect and warm up every pair, then measure them in turns of about a second, so
@@ -410,51 +485,89 @@ fn run() -> Res<()> {
         .map(|(label, si, runner, total)| (label, si, runner.and_then(|_| Stats::new(total))))
         .collect();
     let rss_end: Vec<Res<u64>> = servers.iter().map(Server::rss_kib).collect();
+    let labels: Vec<String> = servers.iter().map(|s| s.label.clone()).collect();
     drop(servers);
-    let labels = ["C++ TangoTest 9.3.4", "Rust TangoTest"];
+    let sync_index = server_modes.iter().position(|m| *m == Some("synchronous"));
 
     let mut table = String::new();
+    let mut goal = String::new();
     let mut csv = String::from(
-        "client,server,ops_per_s,p50_us,p99_us,ratio_rust_over_cpp,server_rss_start_kib,server_rss_end_kib\n",
+        "client,server,ops_per_s,p50_us,p99_us,ratio_rust_over_cpp,server_rss_start_kib,\
+         server_rss_end_kib,green_mode,ratio_over_rust_synchronous,goal\n",
     );
     let _ = writeln!(
         table,
-        "{:<27} {:<21} {:>9} {:>9} {:>9}  Rust/C++ ops/s",
-        "client", "server", "ops/s", "p50 µs", "p99 µs"
+        "{:<27} {:<26} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "client", "server", "ops/s", "p50 µs", "p99 µs", "/C++", "/Rust sync"
     );
-    for pair in results.chunks(2) {
-        let [(client, _, cpp), (_, _, rust)] = pair else {
-            unreachable!("two servers per client")
-        };
-        let ratio = match (cpp, rust) {
-            (Ok(c), Ok(r)) => Some(r.ops_per_s / c.ops_per_s),
-            _ => None,
-        };
-        for (si, res) in [cpp, rust].into_iter().enumerate() {
-            let server = labels[si];
+    let n = labels.len();
+    for pair in results.chunks(n) {
+        let client = pair[0].0;
+        let rate = |si: usize| pair[si].2.as_ref().ok().map(|s| s.ops_per_s);
+        let cpp_rate = rate(0);
+        let sync_rate = sync_index.and_then(rate);
+        for (si, (_, _, res)) in pair.iter().enumerate() {
+            let server = &labels[si];
+            let mode = server_modes[si].unwrap_or("");
             let rss = |r: &Res<u64>| r.as_ref().map_or(String::new(), u64::to_string);
             let (rss0, rss1) = (rss(&rss_start[si]), rss(&rss_end[si]));
+            // The goal is judged for PyTango's client against the Asyncio modes only.
+            let judged = client.starts_with("PyTango") && ASYNCIO_MODES.contains(&mode);
             match res {
                 Ok(s) => {
-                    let shown = match ratio {
-                        Some(r) if si == 1 => format!("{r:.3}x"),
-                        _ => String::new(),
-                    };
+                    let over_cpp = cpp_rate.filter(|_| si > 0).map(|c| s.ops_per_s / c);
+                    let over_sync = sync_rate.filter(|_| si > 0).map(|r| s.ops_per_s / r);
+                    let x = |r: Option<f64>| r.map_or(String::new(), |r| format!("{r:.3}x"));
                     let row = format!(
-                        "{client:<27} {server:<21} {:>9.0} {:>9.1} {:>9.1}  {shown}",
-                        s.ops_per_s, s.p50_us, s.p99_us
+                        "{client:<27} {server:<26} {:>9.0} {:>9.1} {:>9.1} {:>9} {:>10}",
+                        s.ops_per_s,
+                        s.p50_us,
+                        s.p99_us,
+                        x(over_cpp),
+                        x(over_sync)
                     );
                     let _ = writeln!(table, "{}", row.trim_end());
-                    let r = ratio.map_or(String::new(), |r| format!("{r:.3}"));
+                    let verdict = match (judged, sync_rate) {
+                        (true, Some(r)) => {
+                            let pass = s.ops_per_s >= r / GOAL;
+                            let _ = writeln!(
+                                goal,
+                                "goal {client} vs Rust TangoTest {mode}: {:.0} ops/s against \
+                                 {r:.0} on synchronous = {:.3}x (>= {:.3}x needed): {}",
+                                s.ops_per_s,
+                                s.ops_per_s / r,
+                                1.0 / GOAL,
+                                if pass { "PASS" } else { "FAIL" }
+                            );
+                            if pass {
+                                "PASS"
+                            } else {
+                                "FAIL"
+                            }
+                        }
+                        _ => "",
+                    };
+                    let f = |r: Option<f64>| r.map_or(String::new(), |r| format!("{r:.3}"));
                     let _ = writeln!(
                         csv,
-                        "{client},{server},{:.1},{:.1},{:.1},{r},{rss0},{rss1}",
-                        s.ops_per_s, s.p50_us, s.p99_us
+                        "{client},{server},{:.1},{:.1},{:.1},{},{rss0},{rss1},{mode},{},{verdict}",
+                        s.ops_per_s,
+                        s.p50_us,
+                        s.p99_us,
+                        f(over_cpp),
+                        f(over_sync)
                     );
                 }
                 Err(e) => {
-                    let _ = writeln!(table, "{client:<27} {server:<21} error: {e}");
-                    let _ = writeln!(csv, "{client},{server},,,,,{rss0},{rss1}");
+                    let _ = writeln!(table, "{client:<27} {server:<26} error: {e}");
+                    if judged {
+                        let _ = writeln!(
+                            goal,
+                            "goal {client} vs Rust TangoTest {mode}: no rate ({e}): FAIL"
+                        );
+                    }
+                    let verdict = if judged { "FAIL" } else { "" };
+                    let _ = writeln!(csv, "{client},{server},,,,,{rss0},{rss1},{mode},,{verdict}");
                 }
             }
         }
@@ -462,12 +575,17 @@ fn run() -> Res<()> {
     for (si, server) in labels.iter().enumerate() {
         let _ = writeln!(
             table,
-            "RSS {server:<21} after start {:>10}, after the benchmark {:>10}",
+            "RSS {server:<26} after start {:>10}, after the benchmark {:>10}",
             rss_text(&rss_start[si]),
             rss_text(&rss_end[si])
         );
     }
-    print!("{table}");
+    if sync_index.is_none() {
+        let _ = writeln!(goal, "goal not judged: --modes has no synchronous baseline");
+    } else if goal.is_empty() {
+        let _ = writeln!(goal, "goal not judged: --modes has no Asyncio mode");
+    }
+    print!("{table}{goal}");
 
     let dir = target_dir().join("bench");
     let path = dir.join("servers.csv");
