@@ -20,8 +20,8 @@ pub use args::{usage, ArgsError, ServerArgs};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -63,6 +63,7 @@ struct Shared {
     connections: Mutex<HashMap<u64, TcpStream>>,
     /// `-v[N]`: 1 and up logs connections to stderr, 4 and up every request.
     verbosity: u8,
+    watchdog: Watchdog,
 }
 
 impl Shared {
@@ -85,23 +86,6 @@ impl Shared {
         };
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
         calls.iter().map(|c| slot.run(c.clone())).collect()
-    }
-
-    /// Processes one message to its end (device code included); returns what to write,
-    /// and whether to close the connection.
-    fn process(&self, msg: &tango_core::giop::Message, peer: &str) -> (Option<Vec<u8>>, bool) {
-        let mut step = self.dispatcher.handle(msg, peer, now());
-        loop {
-            match step {
-                Step::Reply(bytes) => return (Some(bytes), false),
-                Step::NoReply => return (None, false),
-                Step::Close => return (None, true),
-                Step::Run(job) => {
-                    let outcomes = self.run_calls(job.device, &job.calls);
-                    step = self.dispatcher.finish(job, outcomes, now());
-                }
-            }
-        }
     }
 
     fn apply_control(self: &Arc<Self>, control: Control) {
@@ -240,6 +224,7 @@ impl DeviceServer {
             stopping: AtomicBool::new(false),
             connections: Mutex::default(),
             verbosity: args.verbosity,
+            watchdog: Watchdog::default(),
         });
         // The admin device first, then the -dlist devices.
         let (admin_id, admin_ctx, admin_class) = shared.dispatcher.admin_device();
@@ -295,12 +280,18 @@ impl DeviceServer {
                 .name("tango-polling".into())
                 .spawn(move || polling_loop(&shared))?
         };
+        let watchdog = {
+            let shared = shared.clone();
+            thread::Builder::new()
+                .name("tango-watchdog".into())
+                .spawn(move || watchdog_loop(&shared))?
+        };
         Ok(RunningServer {
             shared,
             addr,
             shown_host,
             devices: names,
-            threads: vec![accept, poller],
+            threads: vec![accept, poller, watchdog],
         })
     }
 }
@@ -374,19 +365,54 @@ fn accept_loop(shared: &Arc<Shared>, listener: TcpListener) {
 /// Most threads one connection may use to run requests at the same time.
 const MAX_THREADS_PER_CONNECTION: usize = 64;
 
-/// One client connection, served leader/follower style: the thread holding `reader`
-/// reads the next request, hands the reader role to an idle thread of the connection
-/// (starting one if none waits), runs the request and writes the reply. A slow command
-/// therefore never stops the other requests a client pipelines on the same connection
-/// (as omniORB serves them), while a lone request costs no thread hand-off.
+/// `ConnectionServer::job` when no device job of the reading thread runs.
+const NO_JOB: u64 = 0;
+/// `ConnectionServer::job` once the watchdog has taken the reader role from a long job.
+const STOLEN: u64 = u64::MAX;
+/// Watchdog ticks (about a millisecond each) after which a running device job gives up
+/// the reader role: it then lasted between one and two ticks.
+const STEAL_AFTER_TICKS: u64 = 2;
+/// Idle ticks after which the watchdog parks until a device job starts.
+const WATCHDOG_PARK_AFTER_TICKS: u32 = 50;
+
+/// Idle threads of a connection, waiting for the reader role.
+#[derive(Default)]
+struct Standby {
+    /// Threads waiting in [`ConnectionServer::wait_for_reader_role`].
+    idle: usize,
+    /// The reader role is free: the next thread to wait takes it.
+    offered: bool,
+}
+
+/// One client connection, served leader/follower style. Exactly one thread holds the
+/// reader role: it reads the next request and, as long as that costs nothing, runs it
+/// itself and writes the reply, so a lone request costs no thread hand-off. It hands the
+/// role to an idle thread of the connection (starting one if none waits) when the framer
+/// already holds another complete request, or when the watchdog finds its device job
+/// running for more than a millisecond or so. A slow command therefore never stops the
+/// other requests a client pipelines on the same connection (as omniORB serves them).
 struct ConnectionServer {
     shared: Arc<Shared>,
     peer: String,
-    reader: Mutex<(TcpStream, FrameDecoder, Vec<u8>)>,
+    /// Used only by the thread with the reader role; `Option` holds a request read
+    /// ahead of the one being returned.
+    reader: Mutex<ReaderState>,
     writer: Mutex<TcpStream>,
     closed: AtomicBool,
-    threads: std::sync::atomic::AtomicUsize,
-    idle: std::sync::atomic::AtomicUsize,
+    threads: AtomicUsize,
+    standby: Mutex<Standby>,
+    wake: Condvar,
+    /// [`NO_JOB`], [`STOLEN`], or the watchdog tick plus one at which the device job of
+    /// the thread with the reader role started.
+    job: AtomicU64,
+}
+
+struct ReaderState {
+    stream: TcpStream,
+    framer: FrameDecoder,
+    buf: Vec<u8>,
+    /// What the framer gave after the request last returned.
+    ahead: Option<Result<tango_core::giop::Message, tango_core::giop::GiopError>>,
 }
 
 impl ConnectionServer {
@@ -397,6 +423,8 @@ impl ConnectionServer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .shutdown(Shutdown::Both);
+        drop(self.standby.lock().unwrap_or_else(|p| p.into_inner()));
+        self.wake.notify_all();
     }
 
     fn write(&self, bytes: &[u8]) -> bool {
@@ -407,18 +435,29 @@ impl ConnectionServer {
             .is_ok()
     }
 
-    /// Takes the reader role and returns the next request; `None` when the connection ends.
-    fn next_request(&self) -> Option<tango_core::giop::Message> {
-        self.idle.fetch_add(1, Ordering::SeqCst);
+    /// With the reader role: returns the next request, and whether the framer already
+    /// holds a complete one after it; `None` when the connection ends.
+    fn next_request(&self) -> Option<(tango_core::giop::Message, bool)> {
         let mut guard = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        self.idle.fetch_sub(1, Ordering::SeqCst);
-        let (stream, framer, buf) = &mut *guard;
+        let ReaderState {
+            stream,
+            framer,
+            buf,
+            ahead,
+        } = &mut *guard;
         loop {
             if self.closed.load(Ordering::SeqCst) {
                 return None;
             }
-            match framer.next_message() {
-                Ok(Some(m)) => return Some(m),
+            let next = match ahead.take() {
+                Some(r) => r.map(Some),
+                None => framer.next_message(),
+            };
+            match next {
+                Ok(Some(m)) => {
+                    *ahead = framer.next_message().transpose();
+                    return Some((m, ahead.is_some()));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     if let Step::Reply(bytes) = self.shared.dispatcher.on_framing_error(&e) {
@@ -443,24 +482,104 @@ impl ConnectionServer {
         }
     }
 
-    /// The loop every thread of the connection runs.
-    fn work(self: &Arc<Self>) {
-        while let Some(msg) = self.next_request() {
-            // Someone must read the next request while this one runs.
-            if self.idle.load(Ordering::SeqCst) == 0
-                && self.threads.load(Ordering::SeqCst) < MAX_THREADS_PER_CONNECTION
-            {
-                self.threads.fetch_add(1, Ordering::SeqCst);
-                let me = self.clone();
-                let spawned = thread::Builder::new()
-                    .name("tango-conn".into())
-                    .spawn(move || {
-                        me.work();
-                        me.threads.fetch_sub(1, Ordering::SeqCst);
-                    });
-                if spawned.is_err() {
-                    self.threads.fetch_sub(1, Ordering::SeqCst);
+    /// Gives the reader role away: to an idle thread, else to a new one, else to the
+    /// next thread that finishes its request.
+    fn hand_off(self: &Arc<Self>) {
+        let mut standby = self.standby.lock().unwrap_or_else(|p| p.into_inner());
+        if standby.idle == 0 && self.threads.load(Ordering::SeqCst) < MAX_THREADS_PER_CONNECTION {
+            self.threads.fetch_add(1, Ordering::SeqCst);
+            let me = self.clone();
+            let spawned = thread::Builder::new()
+                .name("tango-conn".into())
+                .spawn(move || {
+                    me.work(true);
+                    me.threads.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_ok() {
+                return;
+            }
+            self.threads.fetch_sub(1, Ordering::SeqCst);
+        }
+        standby.offered = true;
+        drop(standby);
+        self.wake.notify_one();
+    }
+
+    /// Waits until the reader role is offered; `false` when the connection ends first.
+    fn wait_for_reader_role(&self) -> bool {
+        let mut standby = self.standby.lock().unwrap_or_else(|p| p.into_inner());
+        standby.idle += 1;
+        while !standby.offered && !self.closed.load(Ordering::SeqCst) {
+            standby = self.wake.wait(standby).unwrap_or_else(|p| p.into_inner());
+        }
+        standby.idle -= 1;
+        std::mem::take(&mut standby.offered) && !self.closed.load(Ordering::SeqCst)
+    }
+
+    /// The watchdog's check: takes the reader role from a device job running for
+    /// [`STEAL_AFTER_TICKS`] and hands it on.
+    fn check_job(self: &Arc<Self>, tick: u64) {
+        let job = self.job.load(Ordering::SeqCst);
+        if job != NO_JOB
+            && job != STOLEN
+            && tick >= job - 1 + STEAL_AFTER_TICKS
+            && self
+                .job
+                .compare_exchange(job, STOLEN, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.hand_off();
+        }
+    }
+
+    /// Processes one message to its end (device code included); returns what to write,
+    /// and whether to close the connection. `reader` says whether this thread holds the
+    /// reader role, and turns `false` if the watchdog takes it during a device job.
+    fn process(
+        &self,
+        msg: &tango_core::giop::Message,
+        reader: &mut bool,
+    ) -> (Option<Vec<u8>>, bool) {
+        let shared = &self.shared;
+        let mut step = shared.dispatcher.handle(msg, &self.peer, now());
+        loop {
+            match step {
+                Step::Reply(bytes) => return (Some(bytes), false),
+                Step::NoReply => return (None, false),
+                Step::Close => return (None, true),
+                Step::Run(job) => {
+                    if *reader {
+                        self.job.store(
+                            shared.watchdog.tick.load(Ordering::SeqCst) + 1,
+                            Ordering::SeqCst,
+                        );
+                        shared.watchdog.job_started();
+                    }
+                    let outcomes = shared.run_calls(job.device, &job.calls);
+                    if *reader && self.job.swap(NO_JOB, Ordering::SeqCst) == STOLEN {
+                        *reader = false;
+                    }
+                    step = shared.dispatcher.finish(job, outcomes, now());
                 }
+            }
+        }
+    }
+
+    /// The loop every thread of the connection runs; `reader`: it starts with the
+    /// reader role.
+    fn work(self: &Arc<Self>, mut reader: bool) {
+        loop {
+            if !reader && !self.wait_for_reader_role() {
+                return;
+            }
+            reader = true;
+            let Some((msg, more)) = self.next_request() else {
+                return;
+            };
+            if more {
+                // Someone must read the next request while this one runs.
+                self.hand_off();
+                reader = false;
             }
             if self.shared.verbosity >= 4 {
                 if let Ok((h, _)) = tango_core::giop::decode_request(&msg) {
@@ -473,7 +592,7 @@ impl ConnectionServer {
                     );
                 }
             }
-            let (reply, close) = self.shared.process(&msg, &self.peer);
+            let (reply, close) = self.process(&msg, &mut reader);
             if let Some(bytes) = reply {
                 if !self.write(&bytes) {
                     self.close();
@@ -489,6 +608,84 @@ impl ConnectionServer {
     }
 }
 
+/// Takes the reader role from device jobs that run long, so that a connection's next
+/// request never waits for them. It ticks about every millisecond while device jobs
+/// run, and parks when none started for a while.
+#[derive(Default)]
+struct Watchdog {
+    tick: AtomicU64,
+    /// Device jobs started so far.
+    jobs: AtomicU64,
+    parked: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+    /// The open connections.
+    connections: Mutex<Vec<Weak<ConnectionServer>>>,
+}
+
+impl Watchdog {
+    fn job_started(&self) {
+        self.jobs.fetch_add(1, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.parked.store(false, Ordering::SeqCst);
+            self.wake.notify_one();
+        }
+    }
+
+    fn add(&self, conn: &Arc<ConnectionServer>) {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(conn));
+    }
+}
+
+fn watchdog_loop(shared: &Arc<Shared>) {
+    let dog = &shared.watchdog;
+    let mut seen = dog.jobs.load(Ordering::SeqCst);
+    let mut idle_ticks = 0u32;
+    while !shared.stopping.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(1));
+        let tick = dog.tick.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut running = false;
+        let connections: Vec<Arc<ConnectionServer>> = {
+            let mut list = dog.connections.lock().unwrap_or_else(|p| p.into_inner());
+            list.retain(|w| w.strong_count() > 0);
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        for conn in &connections {
+            let job = conn.job.load(Ordering::SeqCst);
+            running |= job != NO_JOB && job != STOLEN;
+            conn.check_job(tick);
+        }
+        drop(connections);
+        let jobs = dog.jobs.load(Ordering::SeqCst);
+        if running || jobs != seen {
+            seen = jobs;
+            idle_ticks = 0;
+            continue;
+        }
+        idle_ticks += 1;
+        if idle_ticks < WATCHDOG_PARK_AFTER_TICKS {
+            continue;
+        }
+        let guard = dog.lock.lock().unwrap_or_else(|p| p.into_inner());
+        dog.parked.store(true, Ordering::SeqCst);
+        if dog.jobs.load(Ordering::SeqCst) == seen {
+            // A timeout too, to notice `stopping`.
+            let _ = dog
+                .wake
+                .wait_timeout(guard, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner());
+        } else {
+            drop(guard);
+        }
+        dog.parked.store(false, Ordering::SeqCst);
+        idle_ticks = 0;
+    }
+}
+
 fn serve_connection(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let Ok(writer) = stream.try_clone() else {
@@ -497,16 +694,24 @@ fn serve_connection(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let conn = Arc::new(ConnectionServer {
         shared: shared.clone(),
         peer: peer.to_string(),
-        reader: Mutex::new((stream, FrameDecoder::new(), vec![0u8; 64 * 1024])),
+        reader: Mutex::new(ReaderState {
+            stream,
+            framer: FrameDecoder::new(),
+            buf: vec![0u8; 64 * 1024],
+            ahead: None,
+        }),
         writer: Mutex::new(writer),
         closed: AtomicBool::new(false),
-        threads: std::sync::atomic::AtomicUsize::new(1),
-        idle: std::sync::atomic::AtomicUsize::new(0),
+        threads: AtomicUsize::new(1),
+        standby: Mutex::default(),
+        wake: Condvar::new(),
+        job: AtomicU64::new(NO_JOB),
     });
+    shared.watchdog.add(&conn);
     if shared.verbosity >= 1 {
         eprintln!("{peer} connected");
     }
-    conn.work();
+    conn.work(true);
     conn.close();
     if shared.verbosity >= 1 {
         eprintln!("{peer} disconnected");
