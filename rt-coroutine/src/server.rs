@@ -1,10 +1,12 @@
 //! A Tango device server in Coroutine green mode (PyTango's Gevent server) on `may`: the
 //! coroutine adapter of the core's [`Dispatcher`].
 //!
-//! One coroutine accepts connections and one coroutine per connection reads GIOP
-//! messages; every request that needs device code runs in a coroutine of its own, so
-//! requests pipelined on one connection, and requests to one device, run concurrently:
-//! there is no monitor lock. A command that parks its coroutine (`may::coroutine::sleep`,
+//! One coroutine accepts connections and one coroutine per connection at a time reads
+//! GIOP messages. A request that needs device code runs on the coroutine that read it,
+//! which first hands the reading on to an idle coroutine of the connection (kept for
+//! reuse; a new one only when none is idle), so requests pipelined on one connection,
+//! and requests to one device, run concurrently: there is no monitor lock. A sequential
+//! client thus costs no coroutine start and no wake-up on the reply's path. A command that parks its coroutine (`may::coroutine::sleep`,
 //! a `may` socket, a coroutine [`crate::DeviceProxy`] call) does not hold up a read of an
 //! attribute of the same device. Replies are written under a per-connection
 //! `may::sync::Mutex` (a contended lock parks the coroutine), in the order they are
@@ -134,22 +136,9 @@ struct Shared {
     /// The accept, polling and connection coroutines still running.
     loops: AtomicUsize,
     verbosity: u8,
-}
-
-/// Counts one busy thing while alive.
-struct Busy<'a>(&'a AtomicUsize);
-
-impl<'a> Busy<'a> {
-    fn new(n: &'a AtomicUsize) -> Self {
-        n.fetch_add(1, Ordering::SeqCst);
-        Busy(n)
-    }
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+    /// The open connections, for the watchdog that hands on the reading of a connection
+    /// whose coroutine runs a long job.
+    conns: Mutex<Vec<std::sync::Weak<Conn>>>,
 }
 
 impl Shared {
@@ -376,6 +365,7 @@ impl CoDeviceServer {
             busy: AtomicUsize::new(0),
             loops: AtomicUsize::new(0),
             verbosity: opts.verbosity,
+            conns: Mutex::new(Vec::new()),
         });
         let shown_host = if addr.ip().is_unspecified() {
             "127.0.0.1".to_owned()
@@ -404,6 +394,11 @@ impl CoDeviceServer {
             let shared = shared.clone();
             shared.loops.fetch_add(1, Ordering::SeqCst);
             go(move || polling_loop(shared));
+        }
+        {
+            let shared = shared.clone();
+            shared.loops.fetch_add(1, Ordering::SeqCst);
+            go(move || watchdog(shared));
         }
         Ok(RunningServer {
             shared,
@@ -451,10 +446,73 @@ fn send(writer: &Writer, bytes: &[u8]) {
     let _ = w.write_all(bytes);
 }
 
-/// One client connection: reads requests, answers what needs no device code at once and
-/// runs each job in a coroutine of its own.
+/// What reads a connection's requests: the socket, its framer and buffer. It passes from
+/// coroutine to coroutine of the connection, so that one always reads while others run
+/// device code.
+struct ReadState {
+    reader: TcpStream,
+    framer: FrameDecoder,
+    buf: Vec<u8>,
+}
+
+/// A connection's coroutines: the reply writer and the idle coroutines waiting to read.
+struct Conn {
+    shared: Arc<Shared>,
+    peer: String,
+    writer: Writer,
+    /// Closed (nothing reads any more) and the idle coroutines, each waiting for the
+    /// reading role on its channel.
+    idle: Mutex<(bool, Vec<may::sync::mpsc::Sender<ReadState>>)>,
+    /// The reading role while its coroutine runs a job with nothing else pending, and
+    /// since when: taken back after the job, or handed on by the [`watchdog`] if the job
+    /// takes longer than [`INLINE_GRACE`].
+    parked: Mutex<Option<(Instant, ReadState)>>,
+}
+
+impl Conn {
+    /// Gives the reading role to an idle coroutine of the connection, or to a new one.
+    fn hand_over(self: &Arc<Self>, rs: ReadState) {
+        let mut rs = rs;
+        loop {
+            let tx = self.idle.lock().unwrap_or_else(|p| p.into_inner()).1.pop();
+            match tx {
+                Some(tx) => match tx.send(rs) {
+                    Ok(()) => return,
+                    Err(e) => rs = e.0, // that coroutine is gone: try another
+                },
+                None => {
+                    let conn = self.clone();
+                    go(move || conn_worker(conn, Some(rs)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits for the reading role; `None` once the connection is closed.
+    fn wait_for_turn(&self) -> Option<ReadState> {
+        let (tx, rx) = may::sync::mpsc::channel();
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.0 {
+                return None;
+            }
+            idle.1.push(tx);
+        }
+        rx.recv().ok()
+    }
+
+    /// Nothing reads any more: the idle coroutines end.
+    fn close(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.0 = true;
+        idle.1.clear();
+    }
+}
+
+/// One client connection: its first coroutine reads requests and answers what needs no
+/// device code at once.
 fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let busy = Busy::new(&shared.busy);
     let _ = stream.set_nodelay(true);
     let peer = peer.to_string();
     if shared.verbosity >= 1 {
@@ -464,59 +522,176 @@ fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         Ok(w) => Arc::new(may::sync::Mutex::new(w)),
         Err(e) => {
             tracing::warn!("{peer}: {e}");
-            drop(busy);
             shared.loops.fetch_sub(1, Ordering::SeqCst);
             return;
         }
     };
-    let mut reader = stream;
+    shared.busy.fetch_add(1, Ordering::SeqCst);
     // Wake up now and then to see the stop flag.
-    let _ = reader.set_read_timeout(Some(TICK));
-    let mut framer = FrameDecoder::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    'conn: loop {
-        loop {
-            match framer.next_message() {
-                Ok(Some(msg)) => {
-                    if !on_message(&shared, &peer, &writer, &msg) {
-                        break 'conn;
-                    }
+    let _ = stream.set_read_timeout(Some(TICK));
+    let rs = ReadState {
+        reader: stream,
+        framer: FrameDecoder::new(),
+        buf: vec![0u8; 64 * 1024],
+    };
+    let conn = Arc::new(Conn {
+        shared,
+        peer,
+        writer,
+        idle: Mutex::new((false, Vec::new())),
+        parked: Mutex::new(None),
+    });
+    {
+        let mut conns = conn.shared.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|c| c.strong_count() > 0);
+        conns.push(Arc::downgrade(&conn));
+    }
+    conn_worker(conn, Some(rs));
+}
+
+/// A coroutine of a connection. While it holds the reading role it reads requests; a
+/// request that needs device code it runs itself, right here (no coroutine to start, no
+/// other to wake on the reply's path), after handing the reading role to an idle
+/// coroutine of the connection (or a new one): a long command never holds up the next
+/// request. Then it waits, idle, for the reading role to come back.
+fn conn_worker(conn: Arc<Conn>, mut turn: Option<ReadState>) {
+    while let Some(mut rs) = turn.take() {
+        match read_until_job(&conn, &mut rs) {
+            Some(job) => {
+                let shared = &conn.shared;
+                shared.busy.fetch_add(1, Ordering::SeqCst);
+                // Another request already here: let it be read at once. Else keep the
+                // reading role for after this job (no wake-up on the reply's path)
+                // unless the watchdog finds the job long and hands it on.
+                let pending = rs.framer.buffered() > 0 || peer_has_data(&rs.reader);
+                if pending {
+                    conn.hand_over(rs);
+                } else {
+                    *conn.parked.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((Instant::now(), rs));
                 }
+                if let Some(bytes) = shared.complete(job) {
+                    send(&conn.writer, &bytes);
+                }
+                shared.apply_pending_control();
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+                let back = conn.parked.lock().unwrap_or_else(|p| p.into_inner()).take();
+                turn = match back {
+                    Some((_, rs)) => Some(rs),
+                    None => conn.wait_for_turn(),
+                };
+            }
+            None => {
+                // The connection is over: nobody reads any more.
+                conn.close();
+                drop(rs);
+                let shared = &conn.shared;
+                if shared.verbosity >= 1 {
+                    eprintln!("{} disconnected", conn.peer);
+                }
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+                shared.loops.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+    // Jobs still running hold the writer and answer; the socket closes with the last.
+}
+
+/// True if bytes wait on the socket (or it reached end-of-file): asks without waiting.
+fn peer_has_data(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    stream.inner().peek(&mut probe).is_ok()
+}
+
+/// How long a job may hold its connection's reading role before the [`watchdog`] hands
+/// the reading on to another coroutine.
+const INLINE_GRACE: Duration = Duration::from_millis(1);
+
+/// Hands on the reading role of every connection whose coroutine has been running a job
+/// for longer than [`INLINE_GRACE`], so that a long command never holds up the requests
+/// that come after it on its connection.
+fn watchdog(shared: Arc<Shared>) {
+    while !shared.is_stopping() {
+        let conns: Vec<Arc<Conn>> = shared
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        let mut any = false;
+        for conn in conns {
+            let mut parked = conn.parked.lock().unwrap_or_else(|p| p.into_inner());
+            let due = parked
+                .as_ref()
+                .map(|(since, _)| since.elapsed() >= INLINE_GRACE);
+            match due {
+                Some(true) => {
+                    let (_, rs) = parked.take().expect("checked above");
+                    drop(parked);
+                    conn.hand_over(rs);
+                }
+                Some(false) => any = true,
+                None => {}
+            }
+        }
+        // Look often while a job holds a reading role, seldom otherwise.
+        may::coroutine::sleep(if any { INLINE_GRACE } else { INLINE_GRACE * 4 });
+    }
+    shared.loops.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Reads and handles requests until one needs device code (returned) or the connection
+/// ends (`None`).
+fn read_until_job(conn: &Conn, rs: &mut ReadState) -> Option<Job> {
+    let shared = &conn.shared;
+    loop {
+        loop {
+            match rs.framer.next_message() {
+                Ok(Some(msg)) => match on_message(shared, &conn.peer, &conn.writer, &msg) {
+                    Handled::Next => {}
+                    Handled::Run(job) => return Some(job),
+                    Handled::Close => return None,
+                },
                 Ok(None) => break,
                 Err(e) => {
                     if let Step::Reply(bytes) = shared.dispatcher.on_framing_error(&e) {
-                        send(&writer, &bytes);
+                        send(&conn.writer, &bytes);
                     }
-                    break 'conn;
+                    return None;
                 }
             }
         }
         if shared.is_stopping() {
-            break;
+            return None;
         }
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => framer.push(&buf[..n]),
+        match rs.reader.read(&mut rs.buf) {
+            Ok(0) => return None,
+            Ok(n) => rs.framer.push(&rs.buf[..n]),
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
+            Err(_) => return None,
         }
     }
-    // Jobs still running hold the writer and answer; the socket closes with the last.
-    drop(writer);
-    if shared.verbosity >= 1 {
-        eprintln!("{peer} disconnected");
-    }
-    drop(busy);
-    shared.loops.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// Handles one request; false closes the connection.
-fn on_message(shared: &Arc<Shared>, peer: &str, writer: &Writer, msg: &Message) -> bool {
+/// What became of one request.
+enum Handled {
+    /// Answered (or needs no answer): read the next.
+    Next,
+    /// Needs device code.
+    Run(Job),
+    /// Close the connection.
+    Close,
+}
+
+/// Handles one request.
+fn on_message(shared: &Arc<Shared>, peer: &str, writer: &Writer, msg: &Message) -> Handled {
     if shared.verbosity >= 4 {
         if let Ok((h, _)) = tango_core::giop::decode_request(msg) {
             eprintln!(
@@ -531,26 +706,14 @@ fn on_message(shared: &Arc<Shared>, peer: &str, writer: &Writer, msg: &Message) 
         Step::Reply(bytes) => {
             send(writer, &bytes);
             shared.apply_pending_control();
-            true
+            Handled::Next
         }
         Step::NoReply => {
             shared.apply_pending_control();
-            true
+            Handled::Next
         }
-        Step::Close => false,
-        Step::Run(job) => {
-            let shared = shared.clone();
-            let writer = writer.clone();
-            shared.busy.fetch_add(1, Ordering::SeqCst);
-            go(move || {
-                if let Some(bytes) = shared.complete(job) {
-                    send(&writer, &bytes);
-                }
-                shared.apply_pending_control();
-                shared.busy.fetch_sub(1, Ordering::SeqCst);
-            });
-            true
-        }
+        Step::Close => Handled::Close,
+        Step::Run(job) => Handled::Run(job),
     }
 }
 
