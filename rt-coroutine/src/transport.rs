@@ -66,15 +66,32 @@ struct Writer {
 }
 
 impl Writer {
-    fn send(&mut self, bytes: &[u8], left: Duration) -> io::Result<()> {
+    /// Writes all of `bytes`; on failure, says how many were written.
+    fn send(
+        &mut self,
+        bytes: &[u8],
+        left: Duration,
+    ) -> std::result::Result<(), (usize, io::Error)> {
         let t = whole_millis(left);
         if self.timeout != Some(t) {
-            self.stream.set_write_timeout(Some(t))?;
+            self.stream.set_write_timeout(Some(t)).map_err(|e| (0, e))?;
             self.timeout = Some(t);
         }
-        self.stream.write_all(bytes)
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.stream.write(&bytes[written..]) {
+                Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err((written, e)),
+            }
+        }
+        Ok(())
     }
 }
+
+/// How many batches one caller writes in a row before it hands the writing on.
+const WRITE_ROUNDS: usize = 4;
 
 /// The reading half, lent to the caller that reads for everybody. A separate
 /// `may::net::TcpStream` (its own clone of the socket) from the writer: may keeps one
@@ -116,6 +133,12 @@ struct Live {
     reader: Option<Reader>,
     proto: ClientConnection,
     last_used: Instant,
+    /// Encoded requests not yet written, and where each one ends in it: one caller at a
+    /// time writes everything queued in one write (the others' requests included).
+    outbox: Vec<u8>,
+    outbox_ids: Vec<(RequestId, usize)>,
+    /// A caller is writing the outbox.
+    writing: bool,
 }
 
 impl Live {
@@ -137,6 +160,9 @@ impl Live {
             reader: Some(reader),
             proto: ClientConnection::new(Version::V1_0),
             last_used: Instant::now(),
+            outbox: Vec::new(),
+            outbox_ids: Vec::new(),
+            writing: false,
         })
     }
 }
@@ -155,6 +181,8 @@ enum Wake {
     Done(Delivery),
     /// Nobody reads the socket any more: read it if still nobody does.
     Lead,
+    /// Requests wait to be written and nobody writes: write them.
+    Write,
 }
 
 #[derive(Default)]
@@ -163,6 +191,8 @@ struct State {
     generation: u64,
     /// A caller is reading the socket for everybody.
     reading: bool,
+    /// The request of the caller reading, if one is.
+    reader_id: Option<RequestId>,
     /// The callers waiting for a reply, by request id: how to wake each one.
     waiting: HashMap<RequestId, Sender<Wake>>,
 }
@@ -176,7 +206,12 @@ impl State {
 
     /// The connection is gone: every waiting caller gets `detail`.
     fn fail_all(&mut self, detail: &str) {
-        self.live = None;
+        // Requests still queued never went out: they are retried on a new connection.
+        if let Some(live) = self.live.take() {
+            for (id, _) in live.outbox_ids {
+                self.deliver(id, Delivery::Retry);
+            }
+        }
         for (_, tx) in self.waiting.drain() {
             let _ = tx.send(Wake::Done(Delivery::Failed(detail.to_owned())));
         }
@@ -414,36 +449,17 @@ impl CoConnection {
         let live = st.live.as_mut().expect("connected above");
         live.last_used = Instant::now();
         let generation = live.generation;
-        let writer = live.writer.clone();
         let (id, bytes) = live.proto.encode_request(site.object_key, op);
+        live.outbox.extend_from_slice(&bytes);
+        live.outbox_ids.push((id, live.outbox.len()));
         let (tx, rx) = mpsc::channel();
         st.waiting.insert(id, tx);
-        drop(st);
 
-        // 2. Send, outside the state lock.
-        let sent = {
-            let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
-            if w.broken {
-                Err(None)
-            } else {
-                let left = deadline.saturating_duration_since(Instant::now());
-                w.send(&bytes, left).map_err(|e| {
-                    w.broken = true;
-                    Some(e)
-                })
-            }
-        };
-        drop(writer);
-        if let Err(e) = sent {
-            let mut st = self.lock();
-            st.waiting.remove(&id);
-            let alone = st.waiting.is_empty();
-            if st.live.as_ref().is_some_and(|l| l.generation == generation) {
-                let detail = e
-                    .as_ref()
-                    .map_or_else(|| "connection broken".to_owned(), ToString::to_string);
-                st.fail_all(&detail);
-            }
+        // 2. Write the queue (ours and whatever others queued) unless somebody already
+        //    writes it: then it goes out with theirs.
+        let (st_back, own) = self.flush(st, generation, Some(id), deadline);
+        st = st_back;
+        if let Some((e, alone)) = own {
             st.hand_lead();
             drop(st);
             return match e {
@@ -464,8 +480,9 @@ impl CoConnection {
         }
 
         // 3. Wait for the reply: read for everybody if nobody does, else wait to be woken.
-        let mut st = self.lock();
         loop {
+            // Requests queued and nobody writing (the writer moved on): write them.
+            st = self.flush(st, generation, None, deadline).0;
             if !st.waiting.contains_key(&id) {
                 st.hand_lead();
                 drop(st);
@@ -493,10 +510,12 @@ impl CoConnection {
                     return Err(self.lost(operation, "connection closed"));
                 };
                 st.reading = true;
+                st.reader_id = Some(id);
                 drop(st);
                 let read = reader.read(left);
                 st = self.lock();
                 st.reading = false;
+                st.reader_id = None;
                 self.absorb(&mut st, generation, reader, read);
                 continue;
             }
@@ -504,7 +523,7 @@ impl CoConnection {
             match rx.recv_timeout(left) {
                 Ok(Wake::Done(d)) => return Ok(self.finish::<O>(d, site, operation)),
                 // Lead: check under the lock whether to read; timeout: the loop gives up.
-                Ok(Wake::Lead) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Wake::Lead | Wake::Write) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     let mut st = self.lock();
                     st.waiting.remove(&id);
@@ -513,6 +532,95 @@ impl CoConnection {
                 }
             }
             st = self.lock();
+        }
+    }
+
+    /// Writes the queued requests of connection `generation` if nobody does, a few
+    /// batches at most, then hands the writing on to a waiting caller. A failed write
+    /// breaks the connection: callers whose request went out whole get the failure,
+    /// callers whose request did not are retried. For the caller `me`, a failure of its
+    /// own request's write comes back (the error, `None` if the connection was already
+    /// broken, and whether no other request was in flight); the caller is then no longer
+    /// waiting.
+    #[allow(clippy::type_complexity)]
+    fn flush<'s>(
+        &'s self,
+        mut st: MutexGuard<'s, State>,
+        generation: u64,
+        me: Option<RequestId>,
+        deadline: Instant,
+    ) -> (MutexGuard<'s, State>, Option<(Option<io::Error>, bool)>) {
+        let mut rounds = 0;
+        loop {
+            let Some(live) = st.live.as_mut().filter(|l| l.generation == generation) else {
+                return (st, None);
+            };
+            if live.writing || live.outbox.is_empty() {
+                return (st, None);
+            }
+            if rounds >= WRITE_ROUNDS {
+                let reader = st.reader_id;
+                let next = st
+                    .waiting
+                    .iter()
+                    .find(|(k, _)| Some(**k) != me && Some(**k) != reader);
+                if let Some((_, tx)) = next {
+                    let _ = tx.send(Wake::Write);
+                    return (st, None);
+                }
+            }
+            rounds += 1;
+            let live = st.live.as_mut().expect("checked above");
+            live.writing = true;
+            let bytes = std::mem::take(&mut live.outbox);
+            let ids = std::mem::take(&mut live.outbox_ids);
+            let writer = live.writer.clone();
+            drop(st);
+            let sent = {
+                let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+                if w.broken {
+                    Err((0, None))
+                } else {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    w.send(&bytes, left).map_err(|(n, e)| {
+                        w.broken = true;
+                        (n, Some(e))
+                    })
+                }
+            };
+            drop(writer);
+            st = self.lock();
+            if let Some(live) = st.live.as_mut().filter(|l| l.generation == generation) {
+                live.writing = false;
+                // A fresh buffer is cheaper to keep than to grow again.
+                if live.outbox.is_empty() {
+                    let mut bytes = bytes;
+                    bytes.clear();
+                    live.outbox = bytes;
+                }
+            }
+            let Err((written, e)) = sent else { continue };
+            let detail = e
+                .as_ref()
+                .map_or_else(|| "connection broken".to_owned(), ToString::to_string);
+            let unsent = |end: usize| end > written;
+            let mut own = None;
+            for &(rid, end) in &ids {
+                if Some(rid) == me && unsent(end) {
+                    st.waiting.remove(&rid);
+                    let alone = st
+                        .waiting
+                        .keys()
+                        .all(|k| ids.iter().any(|&(r, e)| r == *k && unsent(e)));
+                    own = Some(alone);
+                } else if unsent(end) {
+                    st.deliver(rid, Delivery::Retry);
+                }
+            }
+            if st.live.as_ref().is_some_and(|l| l.generation == generation) {
+                st.fail_all(&detail);
+            }
+            return (st, own.map(|alone| (e, alone)));
         }
     }
 
