@@ -6,10 +6,16 @@
 //!   coroutine with may's event loop and switches to another coroutine; the socket timeout
 //!   is may's I/O timer, so a timeout also parks only the coroutine.
 //! * Locks are `may::sync::Mutex`es (a contended lock parks the coroutine), and a caller
-//!   waiting for its reply waits on its own `may::sync::mpsc` channel with
-//!   `recv_timeout`. No std blocking primitive is ever waited on.
+//!   waiting for its reply waits on its own `may::sync::mpsc` channel: without a timer
+//!   when the reader's read ends by the caller's deadline (the reader reads until the
+//!   earliest deadline of all waiting callers and wakes those whose deadline passed),
+//!   else with `recv_timeout`. No std blocking primitive is ever waited on.
 //! * Called from a plain thread (not a coroutine), the same primitives park the thread,
 //!   so the transport works from both.
+//!
+//! Writes are combined: a caller queues its encoded request and, if nobody is writing,
+//! writes everything queued (its own and other callers' requests) in one write, a few
+//! rounds at most before handing the writing on to a waiting caller.
 //!
 //! Calls are pipelined as in the blocking transport: each caller writes its request (under
 //! a write lock that is separate from the state lock, so that a writer stuck on a full
@@ -27,7 +33,7 @@
 //! * requests that a `CloseConnection` lists as unanswered are retried once on a new
 //!   connection, as are requests that were never written.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, OnceLock, Weak};
@@ -193,13 +199,20 @@ struct State {
     reading: bool,
     /// The request of the caller reading, if one is.
     reader_id: Option<RequestId>,
-    /// The callers waiting for a reply, by request id: how to wake each one.
-    waiting: HashMap<RequestId, Sender<Wake>>,
+    /// The callers waiting for a reply, by request id: how to wake each one, and its
+    /// deadline.
+    waiting: HashMap<RequestId, (Sender<Wake>, Instant)>,
+    /// The deadlines of the waiting callers, earliest first: the reader reads until the
+    /// first and wakes the callers whose deadline passed (they wait without a timer).
+    deadlines: BTreeSet<(Instant, RequestId)>,
+    /// Until when the reader's current read lasts at most.
+    read_until: Option<Instant>,
 }
 
 impl State {
     fn deliver(&mut self, id: RequestId, d: Delivery) {
-        if let Some(tx) = self.waiting.remove(&id) {
+        if let Some((tx, when)) = self.waiting.remove(&id) {
+            self.deadlines.remove(&(when, id));
             let _ = tx.send(Wake::Done(d));
         }
     }
@@ -212,15 +225,50 @@ impl State {
                 self.deliver(id, Delivery::Retry);
             }
         }
-        for (_, tx) in self.waiting.drain() {
+        self.deadlines.clear();
+        for (_, (tx, _)) in self.waiting.drain() {
             let _ = tx.send(Wake::Done(Delivery::Failed(detail.to_owned())));
+        }
+    }
+
+    fn wait(&mut self, id: RequestId, tx: Sender<Wake>, deadline: Instant) {
+        self.waiting.insert(id, (tx, deadline));
+        self.deadlines.insert((deadline, id));
+    }
+
+    fn unwait(&mut self, id: RequestId) {
+        if let Some((_, when)) = self.waiting.remove(&id) {
+            self.deadlines.remove(&(when, id));
+        }
+    }
+
+    /// When the reader must stop reading at the latest: the earliest deadline.
+    fn read_deadline(&self, own: Instant) -> Instant {
+        self.deadlines.first().map_or(own, |&(d, _)| d.min(own))
+    }
+
+    /// Wakes the waiting callers (other than `me`) whose deadline has passed, to give up.
+    fn wake_expired(&mut self, me: RequestId) {
+        let now = Instant::now();
+        let due: Vec<(Instant, RequestId)> = self
+            .deadlines
+            .iter()
+            .take_while(|(d, _)| *d <= now)
+            .filter(|(_, id)| *id != me)
+            .copied()
+            .collect();
+        for entry in due {
+            self.deadlines.remove(&entry);
+            if let Some((tx, _)) = self.waiting.get(&entry.1) {
+                let _ = tx.send(Wake::Lead);
+            }
         }
     }
 
     /// If nobody reads the socket, asks one waiting caller to.
     fn hand_lead(&self) {
         if !self.reading {
-            if let Some(tx) = self.waiting.values().next() {
+            if let Some((tx, _)) = self.waiting.values().next() {
                 let _ = tx.send(Wake::Lead);
             }
         }
@@ -453,7 +501,7 @@ impl CoConnection {
         live.outbox.extend_from_slice(&bytes);
         live.outbox_ids.push((id, live.outbox.len()));
         let (tx, rx) = mpsc::channel();
-        st.waiting.insert(id, tx);
+        st.wait(id, tx, deadline);
 
         // 2. Write the queue (ours and whatever others queued) unless somebody already
         //    writes it: then it goes out with theirs.
@@ -490,7 +538,7 @@ impl CoConnection {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                st.waiting.remove(&id);
+                st.unwait(id);
                 if let Some(live) = st.live.as_mut().filter(|l| l.generation == generation) {
                     live.proto.abandon(id);
                 }
@@ -505,28 +553,43 @@ impl CoConnection {
                     .and_then(|l| l.reader.take());
                 let Some(mut reader) = reader else {
                     // No connection to read from and no delivery: it broke without us.
-                    st.waiting.remove(&id);
+                    st.unwait(id);
                     st.hand_lead();
                     return Err(self.lost(operation, "connection closed"));
                 };
+                // Read until the earliest deadline of all waiting callers, then wake
+                // those whose deadline passed: they wait without a timer of their own.
+                st.wake_expired(id);
+                let until = st.read_deadline(deadline);
                 st.reading = true;
                 st.reader_id = Some(id);
+                st.read_until = Some(until);
                 drop(st);
-                let read = reader.read(left);
+                let read = reader.read(until.saturating_duration_since(Instant::now()));
                 st = self.lock();
                 st.reading = false;
                 st.reader_id = None;
+                st.read_until = None;
                 self.absorb(&mut st, generation, reader, read);
+                st.wake_expired(id);
                 continue;
             }
+            // The reader stops by our deadline: wait without a timer (it wakes us when
+            // the deadline passes). Else wait with one.
+            let untimed = st.read_until.is_some_and(|u| u <= deadline);
             drop(st);
-            match rx.recv_timeout(left) {
+            let woken = if untimed {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(left)
+            };
+            match woken {
                 Ok(Wake::Done(d)) => return Ok(self.finish::<O>(d, site, operation)),
                 // Lead: check under the lock whether to read; timeout: the loop gives up.
                 Ok(Wake::Lead | Wake::Write) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     let mut st = self.lock();
-                    st.waiting.remove(&id);
+                    st.unwait(id);
                     st.hand_lead();
                     return Err(self.lost(operation, "the reply was lost"));
                 }
@@ -564,7 +627,7 @@ impl CoConnection {
                     .waiting
                     .iter()
                     .find(|(k, _)| Some(**k) != me && Some(**k) != reader);
-                if let Some((_, tx)) = next {
+                if let Some((_, (tx, _))) = next {
                     let _ = tx.send(Wake::Write);
                     return (st, None);
                 }
@@ -607,7 +670,7 @@ impl CoConnection {
             let mut own = None;
             for &(rid, end) in &ids {
                 if Some(rid) == me && unsent(end) {
-                    st.waiting.remove(&rid);
+                    st.unwait(rid);
                     let alone = st
                         .waiting
                         .keys()
