@@ -42,6 +42,18 @@ fn motor_class() -> DeviceClass {
             ctx.set_state(DevState::On);
             Ok::<(), DevFailed>(())
         }))
+        .command(CoCmd::new("ReadMyself", |_m: &Motor, _, (): ()| {
+            // A device calling itself through a client proxy: no monitor lock in
+            // Coroutine mode, so the nested request is served while this one waits.
+            let name = SELF_NAME
+                .get()
+                .expect("the test sets the device's own name");
+            let dev = tango_coroutine::DeviceProxy::new(name).map_err(|e| e.to_dev_failed())?;
+            let a = dev
+                .read_attribute("position")
+                .map_err(|e| e.to_dev_failed())?;
+            a.get::<i64>().map_err(|e| e.to_dev_failed())
+        }))
         .command(CoCmd::new("Boom", |_m: &Motor, _, (): ()| {
             if true {
                 panic!("kaboom");
@@ -50,6 +62,9 @@ fn motor_class() -> DeviceClass {
         }))
         .build()
 }
+
+/// The full name of `co/motor/1` in the running server, for `ReadMyself`.
+static SELF_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn serve() -> RunningServer {
     let opts = ServerOptions::new("test", &["co/motor/1"]).endpoint("127.0.0.1", 0);
@@ -183,5 +198,26 @@ fn classes_of_other_modes_are_refused() {
     let server = CoDeviceServer::new("X").class(co).start(&opts).unwrap();
     let dev = DeviceProxy::new(&server.device_name("a/b/c")).unwrap();
     dev.state().unwrap();
+    server.shutdown();
+}
+
+#[test]
+fn a_device_can_call_itself() {
+    let server = serve();
+    let name = server.device_name("co/motor/1");
+    let _ = SELF_NAME.set(name.clone());
+    let dev = DeviceProxy::new(&name).unwrap();
+    dev.write_attribute("position", 42i64).unwrap();
+    let t = Instant::now();
+    let got: i64 = tango_client::DeviceProxy::new(&name)
+        .unwrap()
+        .command_inout("ReadMyself", ())
+        .map(|d| match d {
+            CommandData::Long64(v) => v,
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+    assert_eq!(got, 42);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     server.shutdown();
 }
