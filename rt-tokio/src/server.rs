@@ -35,17 +35,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use tango_core::any::CommandData;
 use tango_core::device::{
-    run_job_async, AsyncDevice, AttrReading, Builtin, Call, DeviceClass, DeviceCtx, Outcome,
-    ServerMode, SyncDevice,
+    run_job_async, AsyncDevice, Call, DeviceClass, DeviceCtx, Outcome, ServerMode, SyncDevice,
 };
 use tango_core::giop::{FrameDecoder, Message};
 use tango_core::idl::{DevFailed, TimeVal};
 use tango_core::server::admin::Control;
-use tango_core::server::polling::{PollRecord, PolledKind, PolledValue};
+use tango_core::server::polling::{poll_call, polled_value, PollRecord};
 use tango_core::server::{DeviceId, Dispatcher, Job, ServerConfig, Step};
-use tango_core::value::AttrData;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -59,41 +56,7 @@ fn now() -> TimeVal {
     TimeVal::from_system_time(SystemTime::now())
 }
 
-/// What to serve: cppTango's command line (`<exec> <instance> -nodb -dlist a/b/c
-/// -ORBendPoint giop:tcp:<host>:<port> [-vN]`) as plain values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerOptions {
-    /// The instance name (`test` in `TangoTest test`).
-    pub instance: String,
-    /// Devices to create, optionally prefixed `Class::`.
-    pub devices: Vec<String>,
-    /// Host to listen on (default all interfaces).
-    pub host: String,
-    /// Port to listen on (0: a free one).
-    pub port: u16,
-    /// 1 and up logs connections to stderr, 4 and up every request.
-    pub verbosity: u8,
-}
-
-impl ServerOptions {
-    /// Instance `instance` serving `devices`, on all interfaces, on a free port.
-    pub fn new(instance: &str, devices: &[&str]) -> Self {
-        ServerOptions {
-            instance: instance.to_owned(),
-            devices: devices.iter().map(|d| (*d).to_owned()).collect(),
-            host: "0.0.0.0".to_owned(),
-            port: 0,
-            verbosity: 0,
-        }
-    }
-
-    /// The same options on `host:port`.
-    pub fn endpoint(mut self, host: &str, port: u16) -> Self {
-        self.host = host.to_owned();
-        self.port = port;
-        self
-    }
-}
+pub use tango_core::server::ServerOptions;
 
 /// One Asyncio device: what `DevRestart` replaces.
 struct AsyncSlot {
@@ -518,48 +481,15 @@ async fn polling_loop(shared: Arc<Shared>) {
             .due(now_ms);
         for (id, kind, name) in due {
             let info = shared.dispatcher.class_info(id);
-            let call = match kind {
-                PolledKind::Attribute => match info.attribute(&name) {
-                    Some(i) => match info.attributes[i].builtin {
-                        Some(Builtin::State) => Call::State,
-                        Some(Builtin::Status) => Call::Status,
-                        _ => Call::Read(i),
-                    },
-                    None => continue,
-                },
-                PolledKind::Command => match info.command(&name) {
-                    Some(i) => match info.commands[i].builtin {
-                        Some(Builtin::State) => Call::State,
-                        Some(Builtin::Status) => Call::Status,
-                        _ => Call::Command(i, CommandData::Void),
-                    },
-                    None => continue,
-                },
+            let Some(call) = poll_call(&info, kind, &name) else {
+                continue;
             };
             // cppTango stamps a polled value when its reading starts.
             let time = now();
             let started = Instant::now();
             let outcome = shared.run_calls(id, vec![call]).await.pop();
-            let value = match (kind, outcome) {
-                (PolledKind::Attribute, Some(Outcome::Read(r))) => PolledValue::Attr(r),
-                (PolledKind::Attribute, Some(Outcome::State(s))) => {
-                    PolledValue::Attr(Ok(AttrReading::new(AttrData::State(vec![s]), 1, 0)))
-                }
-                (PolledKind::Attribute, Some(Outcome::Status(s))) => {
-                    PolledValue::Attr(Ok(AttrReading::new(AttrData::String(vec![s]), 1, 0)))
-                }
-                (PolledKind::Command, Some(Outcome::Command(r))) => PolledValue::Cmd(r),
-                (PolledKind::Command, Some(Outcome::State(s))) => {
-                    PolledValue::Cmd(Ok(CommandData::State(s)))
-                }
-                (PolledKind::Command, Some(Outcome::Status(s))) => {
-                    PolledValue::Cmd(Ok(CommandData::String(s)))
-                }
-                (_, Some(Outcome::Done(Err(e)))) => match kind {
-                    PolledKind::Attribute => PolledValue::Attr(Err(e)),
-                    PolledKind::Command => PolledValue::Cmd(Err(e)),
-                },
-                _ => continue,
+            let Some(value) = outcome.and_then(|o| polled_value(kind, o)) else {
+                continue;
             };
             let record = PollRecord {
                 time,

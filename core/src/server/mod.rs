@@ -81,3 +81,39 @@ pub enum Step {
     /// the client's `CloseConnection`...), as omniORB does (wire-notes §7).
     Close,
 }
+
+/// What a device server serves (shared by every server green mode): cppTango's command line (`<exec> <instance> -nodb -dlist a/b/c
+/// -ORBendPoint giop:tcp:<host>:<port> [-vN]`) as plain values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The instance name (`test` in `TangoTest test`).
+    pub instance: String,
+    /// Devices to create, optionally prefixed `Class::`.
+    pub devices: Vec<String>,
+    /// Host to listen on (default all interfaces).
+    pub host: String,
+    /// Port to listen on (0: a free one).
+    pub port: u16,
+    /// 1 and up logs connections to stderr, 4 and up every request.
+    pub verbosity: u8,
+}
+
+impl ServerOptions {
+    /// Instance `instance` serving `devices`, on all interfaces, on a free port.
+    pub fn new(instance: &str, devices: &[&str]) -> Self {
+        ServerOptions {
+            instance: instance.to_owned(),
+            devices: devices.iter().map(|d| (*d).to_owned()).collect(),
+            host: "0.0.0.0".to_owned(),
+            port: 0,
+            verbosity: 0,
+        }
+    }
+
+    /// The same options on `host:port`.
+    pub fn endpoint(mut self, host: &str, port: u16) -> Self {
+        self.host = host.to_owned();
+        self.port = port;
+        self
+    }
+}

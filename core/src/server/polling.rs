@@ -15,8 +15,9 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::any::CommandData;
-use crate::device::AttrReading;
+use crate::device::{AttrReading, Builtin, Call, ClassInfo, Outcome};
 use crate::idl::{DevFailed, TimeVal};
+use crate::value::AttrData;
 
 use super::DeviceId;
 
@@ -481,4 +482,49 @@ fn object_status(o: &PollObj, together: &BTreeMap<u32, Vec<&str>>, now: TimeVal)
         s += &format!("\n\tReason = {reason}\n\tDesc = {desc}\n\tOrigin = {origin}");
     }
     s
+}
+
+/// The device call that reads the polled object `name` of `kind` (State and Status are
+/// served by `dev_state`/`dev_status`), or `None` if the class has no such object. Every
+/// adapter's polling loop runs this call, then [`polled_value`] on its outcome.
+pub fn poll_call(info: &ClassInfo, kind: PolledKind, name: &str) -> Option<Call> {
+    let (builtin, call) = match kind {
+        PolledKind::Attribute => {
+            let i = info.attribute(name)?;
+            (info.attributes[i].builtin, Call::Read(i))
+        }
+        PolledKind::Command => {
+            let i = info.command(name)?;
+            (
+                info.commands[i].builtin,
+                Call::Command(i, CommandData::Void),
+            )
+        }
+    };
+    Some(match builtin {
+        Some(Builtin::State) => Call::State,
+        Some(Builtin::Status) => Call::Status,
+        _ => call,
+    })
+}
+
+/// What the outcome of a [`poll_call`] stores in the ring buffer; `None` for an outcome
+/// that does not belong to a poll (it is dropped).
+pub fn polled_value(kind: PolledKind, outcome: Outcome) -> Option<PolledValue> {
+    let scalar = |data| AttrReading::new(data, 1, 0);
+    Some(match (kind, outcome) {
+        (PolledKind::Attribute, Outcome::Read(r)) => PolledValue::Attr(r),
+        (PolledKind::Attribute, Outcome::State(s)) => {
+            PolledValue::Attr(Ok(scalar(AttrData::State(vec![s]))))
+        }
+        (PolledKind::Attribute, Outcome::Status(s)) => {
+            PolledValue::Attr(Ok(scalar(AttrData::String(vec![s]))))
+        }
+        (PolledKind::Command, Outcome::Command(r)) => PolledValue::Cmd(r),
+        (PolledKind::Command, Outcome::State(s)) => PolledValue::Cmd(Ok(CommandData::State(s))),
+        (PolledKind::Command, Outcome::Status(s)) => PolledValue::Cmd(Ok(CommandData::String(s))),
+        (PolledKind::Attribute, Outcome::Done(Err(e))) => PolledValue::Attr(Err(e)),
+        (PolledKind::Command, Outcome::Done(Err(e))) => PolledValue::Cmd(Err(e)),
+        _ => return None,
+    })
 }

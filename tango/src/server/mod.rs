@@ -29,9 +29,8 @@ use tango_core::device::{Call, DeviceClass, DeviceCtx, Outcome, SyncDevice};
 use tango_core::giop::FrameDecoder;
 use tango_core::idl::{DevFailed, TimeVal};
 use tango_core::server::admin::Control;
-use tango_core::server::polling::{PollRecord, PolledKind, PolledValue};
+use tango_core::server::polling::{poll_call, polled_value, PollRecord};
 use tango_core::server::{DeviceId, Dispatcher, ServerConfig, Step};
-use tango_core::value::AttrData;
 
 /// The IDL version we implement.
 const IDL_VERSION: u32 = 6;
@@ -730,48 +729,15 @@ fn polling_loop(shared: &Arc<Shared>) {
             .due(now_ms);
         for (id, kind, name) in due {
             let info = shared.dispatcher.class_info(id);
-            let call = match kind {
-                PolledKind::Attribute => match info.attribute(&name) {
-                    Some(i) => match info.attributes[i].builtin {
-                        Some(tango_core::device::Builtin::State) => Call::State,
-                        Some(tango_core::device::Builtin::Status) => Call::Status,
-                        _ => Call::Read(i),
-                    },
-                    None => continue,
-                },
-                PolledKind::Command => match info.command(&name) {
-                    Some(i) => match info.commands[i].builtin {
-                        Some(tango_core::device::Builtin::State) => Call::State,
-                        Some(tango_core::device::Builtin::Status) => Call::Status,
-                        _ => Call::Command(i, tango_core::any::CommandData::Void),
-                    },
-                    None => continue,
-                },
+            let Some(call) = poll_call(&info, kind, &name) else {
+                continue;
             };
             // cppTango stamps a polled value when its reading starts.
             let time = now();
             let started = Instant::now();
             let outcome = shared.run_calls(id, std::slice::from_ref(&call)).pop();
-            let value = match (kind, outcome) {
-                (PolledKind::Attribute, Some(Outcome::Read(r))) => PolledValue::Attr(r),
-                (PolledKind::Attribute, Some(Outcome::State(s))) => PolledValue::Attr(Ok(
-                    tango_core::device::AttrReading::new(AttrData::State(vec![s]), 1, 0),
-                )),
-                (PolledKind::Attribute, Some(Outcome::Status(s))) => PolledValue::Attr(Ok(
-                    tango_core::device::AttrReading::new(AttrData::String(vec![s]), 1, 0),
-                )),
-                (PolledKind::Command, Some(Outcome::Command(r))) => PolledValue::Cmd(r),
-                (PolledKind::Command, Some(Outcome::State(s))) => {
-                    PolledValue::Cmd(Ok(tango_core::any::CommandData::State(s)))
-                }
-                (PolledKind::Command, Some(Outcome::Status(s))) => {
-                    PolledValue::Cmd(Ok(tango_core::any::CommandData::String(s)))
-                }
-                (_, Some(Outcome::Done(Err(e)))) => match kind {
-                    PolledKind::Attribute => PolledValue::Attr(Err(e)),
-                    PolledKind::Command => PolledValue::Cmd(Err(e)),
-                },
-                _ => continue,
+            let Some(value) = outcome.and_then(|o| polled_value(kind, o)) else {
+                continue;
             };
             let record = PollRecord {
                 time,
