@@ -158,18 +158,70 @@ fn env_path(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
     }
 }
 
-fn require_file(path: &Path, what: &str, var: &str) {
-    if !path.is_file() {
-        panic!(
-            "{what} not found at {} (set {var} to override). \
-             Run scripts/install-peers (or scripts/test) to install the Tango peers.",
-            path.display()
-        );
+fn require_file(path: &Path, what: &str, var: &str) -> Result<(), String> {
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} not found at {} (set {var} to override). \
+         Run scripts/install-peers (or scripts/test) to install the Tango peers.",
+        path.display()
+    ))
+}
+
+/// How to launch a peer, beyond its kind: another program, and arguments around cppTango's
+/// command line (`<program> <leading_args> test -nodb -dlist sys/tg_test/1 -ORBendPoint
+/// giop:tcp:127.0.0.1:PORT <extra_args>`).
+///
+/// The default launches the kind's usual program with no extra arguments. The conformance
+/// matrix uses it to start our `TangoTest` in each server green mode (`extra_args`
+/// `--green-mode tokio`), from the path cargo gives integration tests
+/// (`CARGO_BIN_EXE_TangoTest`) or from a binary that serves TangoTest behind a hidden
+/// option (`leading_args`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Launch {
+    /// The program to run instead of the kind's default (only [`PeerKind::RustTangoTest`]
+    /// and [`PeerKind::CppTangoTest`] use it; the PyTango peer is always the venv's Python).
+    pub program: Option<PathBuf>,
+    /// Arguments before the instance name.
+    pub leading_args: Vec<String>,
+    /// Arguments after cppTango's command line (e.g. `--green-mode`, `tokio`).
+    pub extra_args: Vec<String>,
+}
+
+impl Launch {
+    /// Our TangoTest `program` with `extra_args` after the command line.
+    pub fn program(program: impl Into<PathBuf>) -> Launch {
+        Launch {
+            program: Some(program.into()),
+            ..Launch::default()
+        }
+    }
+
+    /// The same launch with `args` appended to the extra arguments.
+    pub fn with_extra_args<I, S>(mut self, args: I) -> Launch
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// The same launch with `args` appended to the leading arguments.
+    pub fn with_leading_args<I, S>(mut self, args: I) -> Launch
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.leading_args.extend(args.into_iter().map(Into::into));
+        self
     }
 }
 
 /// A server process owned by a test: started on a free loopback port, killed (with its process
-/// group) on drop, restartable on the SAME port (for reconnection tests).
+/// group) on drop, restartable on the SAME port (for reconnection tests), and freezable
+/// ([`Peer::pause`] / [`Peer::resume`], for timeout tests).
 ///
 /// Its output goes to `<workspace>/target/peers/<kind>-<port>.log` (appended across restarts).
 /// When `TANGO_TEST_PIDDIR` is set (scripts/test sets it), the server's pid (= its process
@@ -178,6 +230,7 @@ fn require_file(path: &Path, what: &str, var: &str) {
 #[derive(Debug)]
 pub struct Peer {
     kind: PeerKind,
+    launch: Launch,
     port: u16,
     child: Option<Child>,
     log_path: PathBuf,
@@ -191,19 +244,31 @@ impl Peer {
     /// `<workspace>/.venv/bin/python <workspace>/peers/py_tangotest.py`). Panics with a clear
     /// message if a program is missing or the server does not come up (with its log tail).
     pub fn start(kind: PeerKind) -> Peer {
+        Peer::start_with(kind, Launch::default())
+    }
+
+    /// [`Peer::start`] with another program or extra arguments (see [`Launch`]).
+    pub fn start_with(kind: PeerKind, launch: Launch) -> Peer {
+        Peer::try_start_with(kind, launch).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Peer::start_with`] that returns what went wrong (a missing program, a server that
+    /// exited or never became ready, with its log tail) instead of panicking.
+    pub fn try_start_with(kind: PeerKind, launch: Launch) -> Result<Peer, String> {
         let port = free_port();
         let log_dir = workspace_root().join("target").join("peers");
         fs::create_dir_all(&log_dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_dir.display()));
+            .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
         let log_path = log_dir.join(format!("{}-{port}.log", kind.slug()));
         let mut peer = Peer {
             kind,
+            launch,
             port,
             child: None,
             log_path,
         };
-        peer.spawn_and_wait();
-        peer
+        peer.spawn_and_wait()?;
+        Ok(peer)
     }
 
     /// Full name of the TangoTest device: `tango://127.0.0.1:PORT/sys/tg_test/1#dbase=no`.
@@ -285,8 +350,62 @@ impl Peer {
 
     /// Stops the server, then starts it again on the SAME port and waits until it is ready.
     pub fn restart(&mut self) {
+        self.try_restart().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// [`Peer::restart`] that returns what went wrong instead of panicking.
+    pub fn try_restart(&mut self) -> Result<(), String> {
         self.stop();
-        self.spawn_and_wait();
+        self.spawn_and_wait()
+    }
+
+    /// Starts the server again on the SAME port after [`Peer::stop`] (a no-op while it
+    /// runs).
+    pub fn try_start_again(&mut self) -> Result<(), String> {
+        if self.is_running() {
+            return Ok(());
+        }
+        self.child = None;
+        self.spawn_and_wait()
+    }
+
+    /// Freezes the server: SIGSTOP to its process group. It keeps its port and accepts TCP
+    /// connections (the kernel does), but answers nothing until [`Peer::resume`]: what a
+    /// hung or overloaded server looks like to a client.
+    pub fn pause(&mut self) -> std::io::Result<()> {
+        self.signal_group("-STOP")
+    }
+
+    /// Lets a [`Peer::pause`]d server run again (SIGCONT to its process group); it then
+    /// answers the requests that queued up meanwhile.
+    pub fn resume(&mut self) -> std::io::Result<()> {
+        self.signal_group("-CONT")
+    }
+
+    fn signal_group(&mut self, signal: &str) -> std::io::Result<()> {
+        let Some(child) = self.child.as_ref() else {
+            return Err(std::io::Error::other(format!(
+                "{:?} peer on port {} is not running",
+                self.kind, self.port
+            )));
+        };
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg("--")
+            .arg(format!("-{}", child.id()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "kill {signal} of {:?} peer's process group {} failed: {status}",
+                self.kind,
+                child.id()
+            )))
+        }
     }
 
     /// `$TANGO_TEST_PIDDIR/<kind>-<port>.pid` when scripts/test asked for pid files.
@@ -297,14 +416,16 @@ impl Peer {
         Some(dir.join(format!("{}-{}.pid", self.kind.slug(), self.port)))
     }
 
-    fn command(&self) -> Command {
+    fn command(&self) -> Result<Command, String> {
         let endpoint = format!("giop:tcp:127.0.0.1:{}", self.port);
         let mut cmd = match self.kind {
             PeerKind::CppTangoTest => {
-                let server = env_path("TANGO_TEST_CPP_SERVER", || {
-                    PathBuf::from("/usr/lib/tango/TangoTest")
+                let server = self.launch.program.clone().unwrap_or_else(|| {
+                    env_path("TANGO_TEST_CPP_SERVER", || {
+                        PathBuf::from("/usr/lib/tango/TangoTest")
+                    })
                 });
-                require_file(&server, "C++ TangoTest server", "TANGO_TEST_CPP_SERVER");
+                require_file(&server, "C++ TangoTest server", "TANGO_TEST_CPP_SERVER")?;
                 Command::new(server)
             }
             PeerKind::PyTangoTest => {
@@ -312,42 +433,50 @@ impl Peer {
                     workspace_root().join(".venv").join("bin").join("python")
                 });
                 let script = py_server_script();
-                require_file(&python, "Python with PyTango", "TANGO_TEST_PYTHON");
-                require_file(&script, "PyTango TangoTest peer", "TANGO_TEST_PY_SERVER");
+                require_file(&python, "Python with PyTango", "TANGO_TEST_PYTHON")?;
+                require_file(&script, "PyTango TangoTest peer", "TANGO_TEST_PY_SERVER")?;
                 let mut cmd = Command::new(python);
                 cmd.arg(script).env("PYTHONUNBUFFERED", "1");
                 cmd
             }
             PeerKind::RustTangoTest => {
-                let server = rust_server_binary();
-                require_file(&server, "Rust TangoTest server", "TANGO_TEST_RUST_SERVER");
+                let server = self
+                    .launch
+                    .program
+                    .clone()
+                    .unwrap_or_else(rust_server_binary);
+                require_file(&server, "Rust TangoTest server", "TANGO_TEST_RUST_SERVER")?;
                 Command::new(server)
             }
         };
-        cmd.args([INSTANCE, "-nodb", "-dlist", DEVICE, "-ORBendPoint"])
-            .arg(endpoint);
-        cmd
+        cmd.args(&self.launch.leading_args)
+            .args([INSTANCE, "-nodb", "-dlist", DEVICE, "-ORBendPoint"])
+            .arg(endpoint)
+            .args(&self.launch.extra_args);
+        Ok(cmd)
     }
 
-    fn spawn_and_wait(&mut self) {
-        assert!(self.child.is_none(), "peer already running");
+    fn spawn_and_wait(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Err(format!("{:?} peer already running", self.kind));
+        }
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log_path)
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.log_path.display()));
+            .map_err(|e| format!("cannot open {}: {e}", self.log_path.display()))?;
         let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         let log_err = log
             .try_clone()
-            .unwrap_or_else(|e| panic!("cannot clone log handle: {e}"));
-        let mut cmd = self.command();
+            .map_err(|e| format!("cannot clone log handle: {e}"))?;
+        let mut cmd = self.command()?;
         cmd.stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
             .process_group(0);
         let child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {:?} peer ({cmd:?}): {e}", self.kind));
+            .map_err(|e| format!("cannot start {:?} peer ({cmd:?}): {e}", self.kind))?;
         if let Some(path) = self.pid_file() {
             // Lets scripts/test kill this server if the test process dies without dropping it.
             let _ = fs::write(&path, format!("{}\n", child.id()));
@@ -356,13 +485,14 @@ impl Peer {
         if let Err(why) = self.wait_ready(log_start) {
             let tail = log_tail(&self.log_path, 40);
             self.stop();
-            panic!(
+            return Err(format!(
                 "{:?} peer on port {} not ready: {why}\n--- {} (tail) ---\n{tail}",
                 self.kind,
                 self.port,
                 self.log_path.display()
-            );
+            ));
         }
+        Ok(())
     }
 
     fn wait_ready(&mut self, log_start: u64) -> Result<(), String> {
@@ -511,6 +641,79 @@ mod tests {
         );
         drop(peer);
         assert!(!port_accepts(port), "{kind:?} still accepting after drop");
+    }
+
+    /// The state letter of `/proc/<pid>/stat` (`T` when stopped by a signal).
+    fn proc_state(pid: u32) -> char {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+        // "pid (comm) S ...": the state follows the last ')'.
+        let after = &stat[stat.rfind(')').expect("comm") + 1..];
+        after.trim_start().chars().next().expect("state")
+    }
+
+    #[test]
+    fn a_missing_program_is_a_clear_error() {
+        let launch =
+            Launch::program("/nonexistent/TangoTest").with_extra_args(["--green-mode", "tokio"]);
+        let err = Peer::try_start_with(PeerKind::RustTangoTest, launch).unwrap_err();
+        assert!(err.contains("/nonexistent/TangoTest"), "{err}");
+        assert!(err.contains("not found"), "{err}");
+    }
+
+    #[test]
+    fn launch_arguments_go_around_the_command_line() {
+        let launch = Launch::program("/bin/echo")
+            .with_leading_args(["--serve"])
+            .with_extra_args(["--green-mode", "smol"]);
+        let peer = Peer {
+            kind: PeerKind::RustTangoTest,
+            launch,
+            port: 4321,
+            child: None,
+            log_path: PathBuf::new(),
+        };
+        let cmd = peer.command().expect("command");
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(cmd.get_program(), "/bin/echo");
+        assert_eq!(
+            args,
+            [
+                "--serve",
+                "test",
+                "-nodb",
+                "-dlist",
+                "sys/tg_test/1",
+                "-ORBendPoint",
+                "giop:tcp:127.0.0.1:4321",
+                "--green-mode",
+                "smol"
+            ]
+        );
+    }
+
+    #[test]
+    fn cpp_peer_pause_and_resume() {
+        if !require_interop() {
+            return;
+        }
+        let mut peer = Peer::start(PeerKind::CppTangoTest);
+        let pid = peer.child.as_ref().expect("running").id();
+        assert_ne!(proc_state(pid), 'T');
+        peer.pause().expect("pause");
+        assert_eq!(proc_state(pid), 'T', "SIGSTOP did not stop the server");
+        // the kernel still accepts connections for a frozen server
+        assert!(port_accepts(peer.port()));
+        peer.resume().expect("resume");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while proc_state(pid) == 'T' && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_ne!(proc_state(pid), 'T', "SIGCONT did not resume the server");
+        peer.stop();
+        assert!(peer.pause().is_err(), "pausing a stopped peer must fail");
     }
 
     #[test]
