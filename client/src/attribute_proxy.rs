@@ -69,6 +69,13 @@ impl AttributeProxy {
         self.device.get_attribute_config(&self.attribute)
     }
 
+    /// Changes the configuration of the attribute `info.name` names (as cppTango's
+    /// `AttributeProxy::set_config`, normally this one's, read with
+    /// [`AttributeProxy::get_config`]); see [`DeviceProxy::set_attribute_config`].
+    pub fn set_config(&self, info: &AttributeInfoEx) -> Result<()> {
+        self.device.set_attribute_config(info)
+    }
+
     /// Pings the device.
     pub fn ping(&self) -> Result<Duration> {
         self.device.ping()

@@ -217,6 +217,19 @@ impl DeviceProxy {
         run(self.core.get_attribute_config_list(names))
     }
 
+    /// Changes one attribute's configuration (the attribute `info.name` names): get it
+    /// with `get_attribute_config`, change fields, send it back. See
+    /// [`crate::ProxyCore::set_attribute_config`] for what the server keeps and the
+    /// errors it answers.
+    pub fn set_attribute_config(&self, info: &AttributeInfoEx) -> Result<()> {
+        run(self.core.set_attribute_config(info))
+    }
+
+    /// Changes several attributes' configurations in one request.
+    pub fn set_attribute_config_list(&self, infos: &[AttributeInfoEx]) -> Result<()> {
+        run(self.core.set_attribute_config_list(infos))
+    }
+
     /// Every attribute's full configuration.
     pub fn attribute_list_query_ex(&self) -> Result<Vec<AttributeInfoEx>> {
         run(self.core.attribute_list_query_ex())

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use tango_core::any::CommandData;
 use tango_core::idl::{
-    AttrDataFormat, AttrQuality, AttributeDim, AttributeValue4, ClntIdent, CmdArgType, DevSource,
-    DevState, TimeVal,
+    AttrDataFormat, AttrQuality, AttributeConfig3, AttributeConfig5, AttributeDim, AttributeValue4,
+    ClntIdent, CmdArgType, DevSource, DevState, TimeVal,
 };
 use tango_core::name::{Endpoint, TangoName};
 use tango_core::ops::{self, Operation};
@@ -615,6 +615,56 @@ impl<T: Transport> ProxyCore<T> {
         Ok(list)
     }
 
+    /// Changes one attribute's configuration (cppTango's and PyTango's
+    /// `set_attribute_config`): the server takes label, unit, format, description, display
+    /// level, limits, alarms and event settings from `info` (the attribute is the one
+    /// `info.name` names); it keeps the attribute's name, type, format, writability and
+    /// dimensions. Get the configuration with [`ProxyCore::get_attribute_config`], change
+    /// what you need and send it back; an unchanged configuration leaves the server's
+    /// unchanged. As in Tango, `""` or `"NaN"` returns a property to its default and
+    /// `"Not specified"` unsets a limit.
+    ///
+    /// The server's refusals come back as [`Error::DevFailed`] with its reason:
+    /// `API_AttrNotFound` for an unknown attribute, `API_IncompatibleAttrArgumentType` or
+    /// `API_IncoherentValues` for invalid values (cppTango's reasons; they differ between
+    /// servers). Sent as `set_attribute_config_5` to IDL 5 and 6 servers,
+    /// `set_attribute_config_4` to IDL 4 and `set_attribute_config_3` to IDL 3; older
+    /// servers get [`Error::NotSupported`].
+    pub async fn set_attribute_config(&self, info: &AttributeInfoEx) -> Result<()> {
+        self.set_attribute_config_list(std::slice::from_ref(info))
+            .await
+    }
+
+    /// Changes several attributes' configurations in one request (see
+    /// [`ProxyCore::set_attribute_config`]). The server applies them in order and stops
+    /// at the first it refuses.
+    pub async fn set_attribute_config_list(&self, infos: &[AttributeInfoEx]) -> Result<()> {
+        for info in infos {
+            info.strings()
+                .try_for_each(tango_core::value::check_latin1)?;
+        }
+        let idl = self.need_idl(3, "set_attribute_config").await?;
+        if idl >= 5 {
+            self.send(&ops::SetAttributeConfig5 {
+                configs: infos.iter().map(AttributeConfig5::from).collect(),
+                ident: self.ident(idl),
+            })
+            .await?;
+        } else if idl == 4 {
+            self.send(&ops::SetAttributeConfig4 {
+                configs: infos.iter().map(AttributeConfig3::from).collect(),
+                ident: self.ident(idl),
+            })
+            .await?;
+        } else {
+            self.send(&ops::SetAttributeConfig3 {
+                configs: infos.iter().map(AttributeConfig3::from).collect(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Every attribute's full configuration.
     pub async fn attribute_list_query_ex(&self) -> Result<Vec<AttributeInfoEx>> {
         self.get_attribute_config_list(&[ops::ALL_ATTRIBUTES]).await
@@ -690,7 +740,171 @@ mod tests {
             assert_send(p.command_inout("x", 1.0));
             assert_send(p.get_attribute_list());
             assert_send(p.write_read_attributes(vec![], &[]));
+            assert_send(p.set_attribute_config_list(&[]));
         }
         assert_send(ProxyCore::<Connection>::connect("a/b/c", DEFAULT_TIMEOUT));
+    }
+
+    /// A transport that records what it is asked to send: a server of IDL `port` (the
+    /// port number of the device name) that accepts everything.
+    struct Scripted {
+        idl: u32,
+        sent: Mutex<Vec<(&'static str, Vec<u8>)>>,
+    }
+
+    impl Transport for Scripted {
+        fn for_endpoint(_: &str, port: u16) -> Arc<Self> {
+            Arc::new(Scripted {
+                idl: u32::from(port),
+                sent: Mutex::default(),
+            })
+        }
+
+        fn call<'a, O: Operation + Sync>(
+            &'a self,
+            _: CallSite<'a>,
+            op: &'a O,
+        ) -> impl std::future::Future<Output = Result<O::Output>> + Send + 'a
+        where
+            O::Output: Send,
+        {
+            let mut w = tango_core::cdr::CdrWriter::new();
+            op.encode_args(&mut w);
+            let args = w.into_bytes();
+            let mut reply = tango_core::cdr::CdrWriter::new();
+            if op.name() == "_is_a" {
+                let mut r = tango_core::cdr::CdrReader::new(&args, ByteOrder::Little);
+                let asked = <String as tango_core::cdr::CdrDecode>::decode(&mut r).unwrap();
+                reply.write_bool(asked == ops::device_repo_id(self.idl));
+            }
+            self.sent.lock().unwrap().push((op.name(), args));
+            let reply = reply.into_bytes();
+            let mut r = tango_core::cdr::CdrReader::new(&reply, ByteOrder::Little);
+            std::future::ready(O::decode_result(&mut r).map_err(|e| Error::Marshal {
+                operation: op.name().into(),
+                detail: e.to_string(),
+            }))
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the scripted transport is never pending"),
+        }
+    }
+
+    fn scripted(idl: u16) -> ProxyCore<Scripted> {
+        let name = format!("tango://127.0.0.1:{idl}/sys/tg_test/1#dbase=no");
+        block_on(ProxyCore::<Scripted>::connect(&name, DEFAULT_TIMEOUT)).unwrap()
+    }
+
+    /// What the proxy sent after the handshake.
+    fn sent_after_handshake(p: &ProxyCore<Scripted>) -> Vec<(&'static str, Vec<u8>)> {
+        let sent = p.inner.conn.sent.lock().unwrap();
+        sent.iter()
+            .filter(|(n, _)| *n != "_is_a")
+            .cloned()
+            .collect()
+    }
+
+    fn info() -> AttributeInfoEx {
+        let mut c = tango_core::idl::AttributeConfig5 {
+            name: "double_scalar".into(),
+            data_type: CmdArgType::DevDouble.code(),
+            memorized: true,
+            label: "Position".into(),
+            unit: "mm".into(),
+            min_value: "-1".into(),
+            max_value: "1".into(),
+            root_attr_name: "x/y/z/a".into(),
+            ..Default::default()
+        };
+        c.att_alarm.max_alarm = "0.5".into();
+        AttributeInfoEx::from(c)
+    }
+
+    /// The bytes of a request body written by `parts` in turn.
+    fn encoded(parts: &[&dyn Fn(&mut CdrWriter)]) -> Vec<u8> {
+        let mut w = CdrWriter::new();
+        for p in parts {
+            p(&mut w);
+        }
+        w.into_bytes()
+    }
+
+    use tango_core::cdr::{ByteOrder, CdrEncode, CdrWriter};
+
+    #[test]
+    fn set_attribute_config_picks_the_operation_of_the_idl_version() {
+        let infos = [info(), info()];
+        let v5: Vec<AttributeConfig5> = infos.iter().map(AttributeConfig5::from).collect();
+        let v3: Vec<AttributeConfig3> = infos.iter().map(AttributeConfig3::from).collect();
+        let pid = std::process::id();
+        for (idl, op, body) in [
+            (
+                6,
+                "set_attribute_config_5",
+                encoded(&[&|w| v5.encode(w), &|w| ClntIdent::for_idl(6, pid).encode(w)]),
+            ),
+            (
+                5,
+                "set_attribute_config_5",
+                encoded(&[&|w| v5.encode(w), &|w| ClntIdent::Cpp(pid).encode(w)]),
+            ),
+            (
+                4,
+                "set_attribute_config_4",
+                encoded(&[&|w| v3.encode(w), &|w| ClntIdent::Cpp(pid).encode(w)]),
+            ),
+            (3, "set_attribute_config_3", encoded(&[&|w| v3.encode(w)])),
+        ] {
+            let p = scripted(idl);
+            assert_eq!(block_on(p.get_idl_version()).unwrap(), u32::from(idl));
+            block_on(p.set_attribute_config_list(&infos)).unwrap();
+            let sent = sent_after_handshake(&p);
+            assert_eq!(sent.len(), 1, "IDL {idl}");
+            assert_eq!(sent[0].0, op, "IDL {idl}");
+            assert_eq!(sent[0].1, body, "IDL {idl}");
+        }
+    }
+
+    #[test]
+    fn set_attribute_config_sends_one_configuration() {
+        let p = scripted(5);
+        block_on(p.set_attribute_config(&info())).unwrap();
+        let sent = sent_after_handshake(&p);
+        let mut r = tango_core::cdr::CdrReader::new(&sent[0].1, ByteOrder::Little);
+        let op = <ops::SetAttributeConfig5 as ops::OperationArgs>::decode_args(&mut r).unwrap();
+        assert_eq!(op.configs, vec![AttributeConfig5::from(&info())]);
+        assert_eq!(AttributeInfoEx::from(op.configs[0].clone()), info());
+    }
+
+    #[test]
+    fn set_attribute_config_needs_idl_3() {
+        let p = scripted(2);
+        let err = block_on(p.set_attribute_config(&info())).unwrap_err();
+        assert!(matches!(err, Error::NotSupported(_)), "{err}");
+        assert!(err.to_string().contains("IDL 3"), "{err}");
+        assert!(sent_after_handshake(&p).is_empty());
+    }
+
+    #[test]
+    fn set_attribute_config_refuses_non_latin1_before_sending() {
+        let p = scripted(6);
+        let mut i = info();
+        i.unit = "\u{20ac}".into();
+        let err = block_on(p.set_attribute_config(&i)).unwrap_err();
+        assert!(matches!(err, Error::Type(_)), "{err}");
+        let mut i = info();
+        i.events.ch_event.extensions = vec!["\u{3bc}s".into()];
+        assert!(block_on(p.set_attribute_config_list(&[info(), i])).is_err());
+        assert!(sent_after_handshake(&p).is_empty());
+        // Latin-1 itself is fine (micro sign, degree).
+        let mut i = info();
+        i.unit = "\u{b5}m \u{b0}C".into();
+        block_on(p.set_attribute_config(&i)).unwrap();
     }
 }

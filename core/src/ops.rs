@@ -211,6 +211,15 @@ operation! {
     /// `set_attribute_config_5(configs, ident)` (IDL 5 and 6).
     SetAttributeConfig5 = "set_attribute_config_5" { configs: Vec<AttributeConfig5>, ident: ClntIdent } -> Void
 }
+operation! {
+    /// `set_attribute_config_4(configs, ident)` (IDL 4): the IDL 3 configurations with the
+    /// client's identity.
+    SetAttributeConfig4 = "set_attribute_config_4" { configs: Vec<AttributeConfig3>, ident: ClntIdent } -> Void
+}
+operation! {
+    /// `set_attribute_config_3(configs)` (IDL 3).
+    SetAttributeConfig3 = "set_attribute_config_3" { configs: Vec<AttributeConfig3> } -> Void
+}
 
 /// The name cppTango uses to ask for every attribute's configuration.
 pub const ALL_ATTRIBUTES: &str = "All attributes_3";
@@ -233,6 +242,157 @@ mod tests {
         assert_eq!(ReadAttributes5::decode_args(&mut r).unwrap(), op);
         assert_eq!(r.remaining(), 0);
         assert_eq!(op.name(), "read_attributes_5");
+    }
+
+    fn config_5() -> AttributeConfig5 {
+        use crate::idl::{AttrDataFormat, AttrWriteType, DispLevel};
+        let mut c = AttributeConfig5 {
+            name: "ab".into(),
+            writable: AttrWriteType::ReadWrite,
+            data_format: AttrDataFormat::Scalar,
+            data_type: 5,
+            memorized: true,
+            mem_init: false,
+            max_dim_x: 1,
+            label: "Ab".into(),
+            unit: "mm".into(),
+            format: "%6.2f".into(),
+            min_value: "-10".into(),
+            max_value: "10".into(),
+            level: DispLevel::Expert,
+            enum_labels: vec!["x".into()],
+            extensions: vec!["e".into()],
+            ..Default::default()
+        };
+        c.att_alarm.min_alarm = "-5".into();
+        c.att_alarm.max_alarm = "5".into();
+        c.event_prop.arch_event.period = "1000".into();
+        c
+    }
+
+    fn config_3() -> AttributeConfig3 {
+        let c = config_5();
+        AttributeConfig3 {
+            name: c.name,
+            writable: c.writable,
+            data_format: c.data_format,
+            data_type: c.data_type,
+            max_dim_x: c.max_dim_x,
+            max_dim_y: c.max_dim_y,
+            description: c.description,
+            label: c.label,
+            unit: c.unit,
+            standard_unit: c.standard_unit,
+            display_unit: c.display_unit,
+            format: c.format,
+            min_value: c.min_value,
+            max_value: c.max_value,
+            writable_attr_name: c.writable_attr_name,
+            level: c.level,
+            att_alarm: c.att_alarm,
+            event_prop: c.event_prop,
+            extensions: c.extensions,
+            sys_extensions: c.sys_extensions,
+        }
+    }
+
+    fn args_of<O: Operation>(op: &O) -> Vec<u8> {
+        let mut w = CdrWriter::new();
+        op.encode_args(&mut w);
+        w.into_bytes()
+    }
+
+    fn encoded<T: CdrEncode>(v: &T) -> Vec<u8> {
+        let mut w = CdrWriter::new();
+        v.encode(&mut w);
+        w.into_bytes()
+    }
+
+    /// The start of an `AttributeConfigList` holding one configuration named "ab": the
+    /// sequence length, the name (length 3 with its NUL, one pad byte), `writable`
+    /// (READ_WRITE = 3), `data_format` (SCALAR = 0), `data_type` (DevDouble = 5).
+    const LIST_HEAD: [u8; 24] = [
+        1, 0, 0, 0, 3, 0, 0, 0, b'a', b'b', 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0,
+    ];
+
+    #[test]
+    fn set_attribute_config_5_args() {
+        let op = SetAttributeConfig5 {
+            configs: vec![config_5()],
+            ident: ClntIdent::for_idl(6, 347),
+        };
+        assert_eq!(op.name(), "set_attribute_config_5");
+        let bytes = args_of(&op);
+        assert_eq!(bytes[..24], LIST_HEAD);
+        // `memorized`, `mem_init`, two pad bytes, then `max_dim_x`.
+        assert_eq!(bytes[24..32], [1, 0, 0, 0, 1, 0, 0, 0]);
+        // The IDL layout: the configuration sequence, then the client identity.
+        let mut expected = encoded(&op.configs);
+        expected.extend(encoded(&op.ident));
+        assert_eq!(bytes, expected);
+        let mut r = CdrReader::new(&bytes, ByteOrder::Little);
+        assert_eq!(SetAttributeConfig5::decode_args(&mut r).unwrap(), op);
+        assert_eq!(r.remaining(), 0);
+    }
+
+    #[test]
+    fn set_attribute_config_4_args() {
+        let op = SetAttributeConfig4 {
+            configs: vec![config_3()],
+            ident: ClntIdent::Cpp(0x0102_0304),
+        };
+        assert_eq!(op.name(), "set_attribute_config_4");
+        let bytes = args_of(&op);
+        assert_eq!(bytes[..24], LIST_HEAD);
+        // No memorized flags in AttributeConfig_3: `max_dim_x` follows `data_type`.
+        assert_eq!(bytes[24..28], [1, 0, 0, 0]);
+        // The union ends the body: discriminant CPP (0), then the process id.
+        assert_eq!(bytes[bytes.len() - 8..], [0, 0, 0, 0, 4, 3, 2, 1]);
+        let mut expected = encoded(&op.configs);
+        expected.extend(encoded(&op.ident));
+        assert_eq!(bytes, expected);
+        let mut r = CdrReader::new(&bytes, ByteOrder::Little);
+        assert_eq!(SetAttributeConfig4::decode_args(&mut r).unwrap(), op);
+        assert_eq!(r.remaining(), 0);
+    }
+
+    #[test]
+    fn set_attribute_config_3_args() {
+        let op = SetAttributeConfig3 {
+            configs: vec![config_3(), AttributeConfig3::default()],
+        };
+        assert_eq!(op.name(), "set_attribute_config_3");
+        let bytes = args_of(&op);
+        assert_eq!(bytes[4..24], LIST_HEAD[4..]);
+        assert_eq!(bytes[..4], [2, 0, 0, 0]);
+        assert_eq!(bytes, encoded(&op.configs));
+        let mut r = CdrReader::new(&bytes, ByteOrder::Little);
+        assert_eq!(SetAttributeConfig3::decode_args(&mut r).unwrap(), op);
+        assert_eq!(r.remaining(), 0);
+    }
+
+    #[test]
+    fn set_attribute_config_results_are_void() {
+        let mut r = CdrReader::new(&[], ByteOrder::Little);
+        assert_eq!(SetAttributeConfig5::decode_result(&mut r).unwrap(), Void);
+        assert_eq!(SetAttributeConfig4::decode_result(&mut r).unwrap(), Void);
+        assert_eq!(SetAttributeConfig3::decode_result(&mut r).unwrap(), Void);
+    }
+
+    #[test]
+    fn truncated_set_attribute_config_is_an_error() {
+        let op = SetAttributeConfig4 {
+            configs: vec![config_3()],
+            ident: ClntIdent::Cpp(1),
+        };
+        let bytes = args_of(&op);
+        for cut in [0, 3, 24, bytes.len() - 1] {
+            let mut r = CdrReader::new(&bytes[..cut], ByteOrder::Little);
+            assert!(
+                SetAttributeConfig4::decode_args(&mut r).is_err(),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

@@ -505,6 +505,25 @@ impl DeviceProxy {
             .await)
     }
 
+    /// Changes one attribute's configuration (the attribute `info.name` names): get it
+    /// with [`DeviceProxy::get_attribute_config`], change fields, send it back. See
+    /// [`ProxyCore::set_attribute_config`] for what the server keeps and the errors it
+    /// answers.
+    pub fn set_attribute_config(&self, info: &AttributeInfoEx) -> Call<()> {
+        let info = info.clone();
+        op!(self, "set_attribute_config", |core| core
+            .set_attribute_config(&info)
+            .await)
+    }
+
+    /// Changes several attributes' configurations in one request.
+    pub fn set_attribute_config_list(&self, infos: &[AttributeInfoEx]) -> Call<()> {
+        let infos = infos.to_vec();
+        op!(self, "set_attribute_config_list", |core| core
+            .set_attribute_config_list(&infos)
+            .await)
+    }
+
     /// Every attribute's full configuration.
     pub fn attribute_list_query_ex(&self) -> Call<Vec<AttributeInfoEx>> {
         op!(self, "attribute_list_query_ex", |core| core
@@ -626,6 +645,12 @@ impl AttributeProxy {
     /// The attribute's configuration.
     pub fn get_config(&self) -> Call<AttributeInfoEx> {
         self.device.get_attribute_config(&self.attribute)
+    }
+
+    /// Changes the configuration of the attribute `info.name` names (normally this one's,
+    /// read with [`AttributeProxy::get_config`]); see [`DeviceProxy::set_attribute_config`].
+    pub fn set_config(&self, info: &AttributeInfoEx) -> Call<()> {
+        self.device.set_attribute_config(info)
     }
 
     /// Pings the device.
