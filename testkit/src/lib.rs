@@ -372,8 +372,29 @@ impl Peer {
     /// Freezes the server: SIGSTOP to its process group. It keeps its port and accepts TCP
     /// connections (the kernel does), but answers nothing until [`Peer::resume`]: what a
     /// hung or overloaded server looks like to a client.
+    ///
+    /// Returns once every thread of the server is stopped: the signal stops running
+    /// threads asynchronously, and a thread still running could answer one more request.
     pub fn pause(&mut self) -> std::io::Result<()> {
-        self.signal_group("-STOP")
+        self.signal_group("-STOP")?;
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match all_threads_stopped(pid) {
+                Some(true) => return Ok(()),
+                // no /proc (not Linux): trust the signal
+                None => return Ok(()),
+                Some(false) if Instant::now() > deadline => {
+                    return Err(std::io::Error::other(format!(
+                        "{:?} peer (pid {pid}) not stopped 5 s after SIGSTOP",
+                        self.kind
+                    )))
+                }
+                Some(false) => thread::sleep(Duration::from_millis(1)),
+            }
+        }
     }
 
     /// Lets a [`Peer::pause`]d server run again (SIGCONT to its process group); it then
@@ -534,6 +555,26 @@ fn py_server_script() -> PathBuf {
     env_path("TANGO_TEST_PY_SERVER", || {
         workspace_root().join("peers").join("py_tangotest.py")
     })
+}
+
+/// True when every thread of process `pid` is stopped (state `T` or `t` in
+/// `/proc/<pid>/task/*/stat`); `None` when that cannot be read.
+fn all_threads_stopped(pid: u32) -> Option<bool> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    for task in tasks {
+        let path = task.ok()?.path().join("stat");
+        let Ok(stat) = fs::read_to_string(&path) else {
+            continue; // the thread ended meanwhile
+        };
+        // "tid (comm) S ...": the state follows the last ')'.
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next());
+        if !matches!(state, Some('T' | 't')) {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// True if something accepts TCP connections on 127.0.0.1:`port`.
@@ -704,6 +745,7 @@ mod tests {
         assert_ne!(proc_state(pid), 'T');
         peer.pause().expect("pause");
         assert_eq!(proc_state(pid), 'T', "SIGSTOP did not stop the server");
+        assert_eq!(all_threads_stopped(pid), Some(true), "a thread still runs");
         // the kernel still accepts connections for a frozen server
         assert!(port_accepts(peer.port()));
         peer.resume().expect("resume");
