@@ -637,11 +637,15 @@ impl<T: Transport> ProxyCore<T> {
 
     /// Changes several attributes' configurations in one request (see
     /// [`ProxyCore::set_attribute_config`]). The server applies them in order and stops
-    /// at the first it refuses.
+    /// at the first it refuses. An empty list sends nothing: cppTango servers answer an
+    /// empty `set_attribute_config_5` with a CORBA `BAD_PARAM`.
     pub async fn set_attribute_config_list(&self, infos: &[AttributeInfoEx]) -> Result<()> {
         for info in infos {
             info.strings()
                 .try_for_each(tango_core::value::check_latin1)?;
+        }
+        if infos.is_empty() {
+            return Ok(());
         }
         let idl = self.need_idl(3, "set_attribute_config").await?;
         if idl >= 5 {
@@ -880,6 +884,13 @@ mod tests {
         let op = <ops::SetAttributeConfig5 as ops::OperationArgs>::decode_args(&mut r).unwrap();
         assert_eq!(op.configs, vec![AttributeConfig5::from(&info())]);
         assert_eq!(AttributeInfoEx::from(op.configs[0].clone()), info());
+    }
+
+    #[test]
+    fn empty_set_attribute_config_list_sends_nothing() {
+        let p = scripted(6);
+        block_on(p.set_attribute_config_list(&[])).unwrap();
+        assert!(sent_after_handshake(&p).is_empty());
     }
 
     #[test]
