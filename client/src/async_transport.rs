@@ -457,7 +457,9 @@ impl<R: AsyncRuntime> AsyncConnection<R> {
                 // Died between the check and now; the request was not sent.
                 return Ok(Attempt::Retry);
             };
-            let (id, bytes) = st.proto.encode_request(site.object_key, op);
+            // the call chain of the device code making this call, if any (self-call detection)
+            let chain = crate::call_chain::current_context();
+            let (id, bytes) = st.proto.encode_request_with(site.object_key, op, chain);
             let (tx, rx) = oneshot::channel();
             st.waiters.insert(id, tx);
             drop(st);

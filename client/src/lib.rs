@@ -19,6 +19,7 @@
 mod async_transport;
 mod attribute;
 mod attribute_proxy;
+pub mod call_chain;
 mod error;
 mod info;
 mod proxy;

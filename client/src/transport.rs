@@ -357,7 +357,9 @@ impl Connection {
         let left = deadline.saturating_duration_since(Instant::now());
         let live = st.live.as_mut().expect("connected above");
         let generation = live.generation;
-        let (id, bytes) = live.proto.encode_request(site.object_key, op);
+        // the call chain of the device code making this call, if any (self-call detection)
+        let chain = crate::call_chain::current_context();
+        let (id, bytes) = live.proto.encode_request_with(site.object_key, op, chain);
         if let Err(e) = live.send(&bytes, left) {
             let alone = st.waiting.is_empty();
             st.fail_all(&e.to_string());

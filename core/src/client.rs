@@ -207,15 +207,28 @@ impl ClientConnection {
         object_key: &[u8],
         op: &O,
     ) -> (RequestId, Vec<u8>) {
+        self.encode_request_with(object_key, op, None)
+    }
+
+    /// [`ClientConnection::encode_request`] with one more service context after those
+    /// the connection sends itself: the call chain of
+    /// [`crate::server::call_chain`], when device code makes the call.
+    pub fn encode_request_with<O: Operation>(
+        &mut self,
+        object_key: &[u8],
+        op: &O,
+        extra: Option<ServiceContext>,
+    ) -> (RequestId, Vec<u8>) {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(2);
         // GIOP 1.2 negotiates code sets on the first request, as omniORB does; 1.0 has none.
-        let service_contexts = if self.version.minor >= 2 && !self.sent_code_sets {
+        let mut service_contexts = if self.version.minor >= 2 && !self.sent_code_sets {
             self.sent_code_sets = true;
             vec![ServiceContext::code_sets_latin1_utf16()]
         } else {
             Vec::new()
         };
+        service_contexts.extend(extra);
         let header = RequestHeader {
             request_id: id,
             response_expected: true,
@@ -421,6 +434,28 @@ mod tests {
             .0
             .service_contexts
             .is_empty());
+    }
+
+    #[test]
+    fn an_extra_context_follows_the_code_sets() {
+        let chain = ServiceContext {
+            id: 0x5452_5301,
+            data: vec![1, 2, 3],
+        };
+        let mut c = ClientConnection::new(Version::V1_2);
+        let (_, first) = c.encode_request_with(b"key", &Ping {}, Some(chain.clone()));
+        let (_, second) = c.encode_request_with(b"key", &Ping {}, Some(chain.clone()));
+        let (_, third) = c.encode_request(b"key", &Ping {});
+        let contexts = |bytes: Vec<u8>| {
+            let m = giop::message_from_bytes(bytes).unwrap();
+            giop::decode_request(&m).unwrap().0.service_contexts
+        };
+        assert_eq!(
+            contexts(first),
+            vec![ServiceContext::code_sets_latin1_utf16(), chain.clone()]
+        );
+        assert_eq!(contexts(second), vec![chain]);
+        assert!(contexts(third).is_empty());
     }
 
     #[test]

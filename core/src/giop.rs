@@ -667,6 +667,31 @@ pub fn decode_request(msg: &Message) -> Result<(RequestHeader, CdrReader<'_>), G
     Ok((header, r))
 }
 
+/// The data of the service context `id` of a `Request`, if it carries one (the first
+/// one, if several). GIOP 1.0 and 1.1 put the contexts first, so this reads only them
+/// (no copy of the object key or operation); 1.2 puts them after the target address,
+/// and the header is decoded.
+pub fn find_request_context(msg: &Message, id: u32) -> Result<Option<Vec<u8>>, GiopError> {
+    if msg.header.version.minor >= 2 {
+        let (header, _) = decode_request(msg)?;
+        return Ok(header
+            .service_contexts
+            .into_iter()
+            .find(|c| c.id == id)
+            .map(|c| c.data));
+    }
+    let mut r = msg.expect(MsgType::Request)?;
+    let n = r.read_len(ServiceContext::MIN_SIZE, "service contexts")?;
+    for _ in 0..n {
+        let this = r.read_ulong()?;
+        let data = r.read_octets()?;
+        if this == id {
+            return Ok(Some(data.to_vec()));
+        }
+    }
+    Ok(None)
+}
+
 /// Decodes a `Reply` header; the reader returned is positioned at the body.
 pub fn decode_reply(msg: &Message) -> Result<(ReplyHeader, CdrReader<'_>), GiopError> {
     let mut r = msg.expect(MsgType::Reply)?;

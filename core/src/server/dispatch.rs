@@ -1501,6 +1501,23 @@ impl Dispatcher {
     // Finishing jobs
     // -----------------------------------------------------------------------------------
 
+    /// Answers a job's request with `err` for the whole request, without running its
+    /// calls: what a server does when it cannot run device code at all (the Synchronous
+    /// adapter when the device's monitor lock cannot be had, as cppTango throws
+    /// `API_CommandTimedOut` from its monitor).
+    pub fn fail(&self, job: Job, err: &DevFailed, now: TimeVal) -> Step {
+        let p = job.pending;
+        let rq = Req {
+            version: p.version,
+            id: p.request_id,
+            respond: p.respond,
+            op: "",
+            host: "",
+            now,
+        };
+        rq.failed(err)
+    }
+
     /// Builds the reply of a job from its outcomes (same order as `job.calls`).
     pub fn finish(&self, job: Job, outcomes: Vec<Outcome>, now: TimeVal) -> Step {
         let Job {

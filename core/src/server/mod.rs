@@ -15,8 +15,10 @@
 //! Replies are little-endian, in the GIOP version of the request, as omniORB answers
 //! (wire-notes §3, §7).
 
+pub mod adapter;
 pub mod admin;
 mod args;
+pub mod call_chain;
 mod dispatch;
 pub mod polling;
 mod values;

@@ -124,12 +124,20 @@ impl<T: Send + 'static> Call<T> {
         operation: &'static str,
         job: impl FnOnce(Ctx) -> BoxFuture<T> + Send + 'static,
     ) -> Self {
+        // Made by Synchronous device code: its requests carry the call chain of this
+        // thread wherever they are sent from (see tango_client::call_chain).
+        let chain = tango_client::call_chain::current();
+        let job: Job<T> = if chain.is_empty() {
+            Box::new(job)
+        } else {
+            Box::new(move |ctx: Ctx| with_chain(chain, ctx, job(ctx)))
+        };
         Call {
             mode,
             timeout: None,
             device,
             operation,
-            job: Box::new(job),
+            job,
         }
     }
 
@@ -376,6 +384,21 @@ impl<T: Send + 'static> Call<T> {
             self.operation,
             Err(unsupported(GreenMode::Asyncio)),
         )
+    }
+}
+
+/// `fut` polled with `chain` as its thread's call chain. Not on the may backend: a may
+/// coroutine parks inside one poll and another coroutine of the thread would see the
+/// chain (the may transport does not attach it; the monitor timeout still applies).
+fn with_chain<T: Send + 'static>(
+    chain: tango_client::call_chain::CallChain,
+    ctx: Ctx,
+    fut: BoxFuture<T>,
+) -> BoxFuture<T> {
+    match ctx.backend {
+        #[cfg(feature = "coroutine")]
+        Backend::May => fut,
+        _ => Box::pin(tango_client::call_chain::CallChainScope::new(chain, fut)),
     }
 }
 

@@ -6,6 +6,29 @@
 //! time, requests to different devices in parallel (cppTango's default serialisation by
 //! device). A polling thread reads polled attributes and commands at their period.
 //!
+//! # The monitor lock, its timeout, and devices calling themselves
+//!
+//! A request waits at most [`DeviceServer::monitor_timeout`] (cppTango's 3.2 s by
+//! default) for its device's lock; past it, it fails with a `DevFailed` of reason
+//! `API_CommandTimedOut` (cppTango's) and the server goes on serving.
+//!
+//! Device code holds its device's lock (and `&mut` access to the device) while it runs,
+//! so a request that needs the same device and comes *from that code* (the device calls
+//! itself through a client proxy, or calls a device that calls it back: A → B → A, in
+//! this server or through other servers of ours) could only wait until the timeout. Such
+//! a request is refused at once, with the same reason and a description that says why:
+//! while device code runs, the requests our clients make on its thread (the
+//! Synchronous `tango::DeviceProxy` and `tango::green` proxies in Synchronous, Futures
+//! and Asyncio modes) carry a *call chain* (a GIOP service context, see
+//! [`tango_core::server::call_chain`]), and the server finds its own device and lock
+//! holder in it. Calls that need no device code (`ping`, `info`, queries, attribute
+//! configuration, cached reads) never wait for the lock and work from the device's own
+//! code, and so does calling *other* devices. A device whose code must call itself is
+//! served in Asyncio or Coroutine green mode, which have no lock.
+//!
+//! Calls made without the chain (from a thread the device code spawned, through the
+//! Coroutine-mode proxy, or by another client library) get the monitor timeout.
+//!
 //! ```no_run
 //! use tango::server::DeviceServer;
 //! # fn my_class() -> tango::tango_core::device::DeviceClass { unimplemented!() }
@@ -14,8 +37,10 @@
 //! ```
 
 mod args;
+mod monitor;
 
 pub use args::{usage, ArgsError, ServerArgs};
+pub use monitor::{DEFAULT_MONITOR_TIMEOUT, MONITOR_TIMEOUT_REASON};
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -29,8 +54,11 @@ use tango_core::device::{Call, DeviceClass, DeviceCtx, Outcome, SyncDevice};
 use tango_core::giop::FrameDecoder;
 use tango_core::idl::{DevFailed, TimeVal};
 use tango_core::server::admin::Control;
+use tango_core::server::call_chain::{CallChain, Link};
 use tango_core::server::polling::{poll_call, polled_value, PollRecord};
 use tango_core::server::{DeviceId, Dispatcher, ServerConfig, Step};
+
+use monitor::Monitor;
 
 /// The IDL version we implement.
 const IDL_VERSION: u32 = 6;
@@ -56,7 +84,13 @@ impl Slot {
 /// What the threads of a running server share.
 struct Shared {
     dispatcher: Dispatcher,
-    slots: RwLock<HashMap<DeviceId, Arc<Mutex<Slot>>>>,
+    slots: RwLock<HashMap<DeviceId, Arc<Monitor<Slot>>>>,
+    /// How long a request waits for a device's monitor lock.
+    monitor_timeout: Duration,
+    /// This server instance's random number in call chains.
+    nonce: u64,
+    /// The last activation given (each acquisition of a monitor gets the next).
+    activations: AtomicU64,
     stopping: AtomicBool,
     /// Clones of the open connections, to wake their readers at shutdown.
     connections: Mutex<HashMap<u64, TcpStream>>,
@@ -66,7 +100,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn slot(&self, id: DeviceId) -> Option<Arc<Mutex<Slot>>> {
+    fn slot(&self, id: DeviceId) -> Option<Arc<Monitor<Slot>>> {
         self.slots
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -74,17 +108,56 @@ impl Shared {
             .cloned()
     }
 
-    /// Runs the calls of a job under the device's monitor lock.
-    fn run_calls(&self, id: DeviceId, calls: &[Call]) -> Vec<Outcome> {
+    fn next_activation(&self) -> u64 {
+        self.activations.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Takes `slot`'s monitor lock, waiting at most the monitor timeout.
+    fn lock<'a>(&self, slot: &'a Monitor<Slot>) -> Option<monitor::Held<'a, Slot>> {
+        slot.lock(self.next_activation(), Some(self.monitor_timeout))
+    }
+
+    /// Runs the calls of a job under the device's monitor lock, with `chain` (the call
+    /// chain of the request) plus this activation as the thread's call chain. The
+    /// request's error instead when the lock cannot be had: at once when the chain shows
+    /// that the code holding the lock waits for this request, else after the monitor
+    /// timeout.
+    fn run_calls(
+        &self,
+        id: DeviceId,
+        calls: &[Call],
+        mut chain: CallChain,
+    ) -> Result<Vec<Outcome>, DevFailed> {
         let Some(slot) = self.slot(id) else {
-            let err = DevFailed::new("API_DeviceNotFound", "device is gone", "DeviceServer");
-            return calls
-                .iter()
-                .map(|_| Outcome::Done(Err(err.clone())))
-                .collect();
+            return Err(DevFailed::new(
+                "API_DeviceNotFound",
+                "device is gone",
+                "DeviceServer",
+            ));
         };
-        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-        calls.iter().map(|c| slot.run(c.clone())).collect()
+        let device = u32::try_from(id.0).unwrap_or(u32::MAX);
+        if !chain.is_empty() {
+            let holder = slot.holder();
+            if holder != 0
+                && chain
+                    .activations_of(self.nonce, device)
+                    .any(|a| a == holder)
+            {
+                return Err(monitor::self_call(slot.name()));
+            }
+        }
+        let activation = self.next_activation();
+        let Some(mut held) = slot.lock(activation, Some(self.monitor_timeout)) else {
+            return Err(monitor::timed_out(slot.name(), self.monitor_timeout));
+        };
+        chain.push(Link {
+            server: self.nonce,
+            activation,
+            device,
+        });
+        Ok(tango_client::call_chain::with_call_chain(chain, || {
+            calls.iter().map(|c| held.run(c.clone())).collect()
+        }))
     }
 
     fn apply_control(self: &Arc<Self>, control: Control) {
@@ -106,17 +179,22 @@ impl Shared {
                     .copied()
                     .collect();
                 for id in ids {
-                    if let Some(slot) = self.slot(id) {
-                        let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
-                        if s.class.name() != "DServer" {
-                            let _ = s.run(Call::Init);
-                        }
+                    let Some(slot) = self.slot(id) else { continue };
+                    let Some(mut s) = self.lock(&slot) else {
+                        tracing::warn!(device = slot.name(), "busy: not restarted");
+                        continue;
+                    };
+                    if s.class.name() != "DServer" {
+                        let _ = s.run(Call::Init);
                     }
                 }
             }
             Control::RestartDevice(id) => {
                 if let Some(slot) = self.slot(id) {
-                    let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+                    let Some(mut guard) = self.lock(&slot) else {
+                        tracing::warn!(device = slot.name(), "busy: not restarted");
+                        return;
+                    };
                     let s = &mut *guard;
                     s.device.delete_device(&s.ctx);
                     s.device = s.class.new_device(&s.ctx);
@@ -148,6 +226,7 @@ impl Shared {
 pub struct DeviceServer {
     exec_name: String,
     classes: Vec<DeviceClass>,
+    monitor_timeout: Duration,
 }
 
 impl DeviceServer {
@@ -156,7 +235,18 @@ impl DeviceServer {
         DeviceServer {
             exec_name: exec_name.to_owned(),
             classes: Vec::new(),
+            monitor_timeout: DEFAULT_MONITOR_TIMEOUT,
         }
+    }
+
+    /// How long a request waits for a device's monitor lock before it fails with
+    /// [`MONITOR_TIMEOUT_REASON`] (`API_CommandTimedOut`), as cppTango's monitor does;
+    /// default [`DEFAULT_MONITOR_TIMEOUT`] (cppTango's 3.2 s). The server goes on serving.
+    /// A request that comes from the code holding the lock (a device calling itself,
+    /// directly or through other devices) does not wait: see the [module](self) docs.
+    pub fn monitor_timeout(mut self, timeout: Duration) -> Self {
+        self.monitor_timeout = timeout;
+        self
     }
 
     /// Adds a device class. Devices of `-dlist` go to the first class unless prefixed
@@ -224,6 +314,9 @@ impl DeviceServer {
             connections: Mutex::default(),
             verbosity: args.verbosity,
             watchdog: Watchdog::default(),
+            monitor_timeout: self.monitor_timeout,
+            nonce: monitor::instance_nonce(),
+            activations: AtomicU64::new(0),
         });
         // The admin device first, then the -dlist devices.
         let (admin_id, admin_ctx, admin_class) = shared.dispatcher.admin_device();
@@ -303,11 +396,15 @@ fn add_slot(
 ) -> Result<(), DevFailed> {
     let mut device = class.new_device(&ctx);
     device.init_device(&ctx)?;
+    let name = ctx.name().to_owned();
     shared
         .slots
         .write()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id, Arc::new(Mutex::new(Slot { class, ctx, device })));
+        .insert(
+            id,
+            Arc::new(Monitor::new(name, Slot { class, ctx, device })),
+        );
     Ok(())
 }
 
@@ -554,11 +651,19 @@ impl ConnectionServer {
                         );
                         shared.watchdog.job_started();
                     }
-                    let outcomes = shared.run_calls(job.device, &job.calls);
+                    let chain = CallChain::from_request(msg).unwrap_or_else(|e| {
+                        // an ORB ignores a context it cannot read; so do we
+                        tracing::debug!(peer = self.peer, "unreadable call chain: {e}");
+                        CallChain::new()
+                    });
+                    let ran = shared.run_calls(job.device, &job.calls, chain);
                     if *reader && self.job.swap(NO_JOB, Ordering::SeqCst) == STOLEN {
                         *reader = false;
                     }
-                    step = shared.dispatcher.finish(job, outcomes, now());
+                    step = match ran {
+                        Ok(outcomes) => shared.dispatcher.finish(job, outcomes, now()),
+                        Err(err) => shared.dispatcher.fail(job, &err, now()),
+                    };
                 }
             }
         }
@@ -735,7 +840,11 @@ fn polling_loop(shared: &Arc<Shared>) {
             // cppTango stamps a polled value when its reading starts.
             let time = now();
             let started = Instant::now();
-            let outcome = shared.run_calls(id, std::slice::from_ref(&call)).pop();
+            let outcome = match shared.run_calls(id, std::slice::from_ref(&call), CallChain::new())
+            {
+                Ok(mut outcomes) => outcomes.pop(),
+                Err(err) => Some(Outcome::Done(Err(err))),
+            };
             let Some(value) = outcome.and_then(|o| polled_value(kind, o)) else {
                 continue;
             };
@@ -863,7 +972,11 @@ impl RunningServer {
             .unwrap_or_else(|p| p.into_inner())
             .values()
         {
-            let s = &mut *slot.lock().unwrap_or_else(|p| p.into_inner());
+            // as long as it takes: a device is deleted once its last request ends
+            let Some(mut held) = slot.lock(self.shared.next_activation(), None) else {
+                continue;
+            };
+            let s = &mut *held;
             s.device.delete_device(&s.ctx);
         }
     }
