@@ -15,7 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use tango::{AttributeInfoEx, AttributeProxy, DeviceProxy, Error};
+use std::future::Future;
+
+use tango::tango_core::idl::{AttributeConfig3, ClntIdent};
+use tango::tango_core::ops::{self, Operation};
+use tango::{AttributeInfoEx, AttributeProxy, CallSite, Connection, DeviceProxy, Error, Transport};
 use tango_testkit::{Peer, PeerKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,6 +359,108 @@ fn attribute_proxy(kind: Kind) {
     drop(guard);
 }
 
+/// Runs one operation on the device's connection, as a proxy would.
+fn send<O: Operation + Sync>(dev: &DeviceProxy, op: &O) -> tango::Result<O::Output>
+where
+    O::Output: Send,
+{
+    let name = dev.tango_name();
+    let (host, port) = (name.host.clone().unwrap(), name.port.unwrap());
+    let conn = Connection::for_endpoint(&host, port);
+    let key = name.object_key();
+    let site = CallSite {
+        device: &name.device,
+        object_key: &key,
+        timeout: Duration::from_secs(10),
+    };
+    let mut call = std::pin::pin!(conn.call(site, op));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match call.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(r) => r,
+        std::task::Poll::Pending => panic!("the blocking transport is never pending"),
+    }
+}
+
+/// The IDL 4 and IDL 3 forms the client sends to older servers, checked against these
+/// servers (which still serve them): `set_attribute_config_4` and `_3` with what an
+/// `AttributeInfoEx` converts to.
+fn idl_4_and_3_operations(kind: Kind) {
+    let dev = proxy(kind);
+    let guard = Restore::new(&dev, "ulong64_scalar");
+    let config = |info: &AttributeInfoEx| AttributeConfig3::from(info);
+    let ident = ClntIdent::Cpp(std::process::id());
+    let unchanged = config(&guard.original);
+    send(
+        &dev,
+        &ops::SetAttributeConfig4 {
+            configs: vec![unchanged.clone()],
+            ident: ident.clone(),
+        },
+    )
+    .unwrap();
+    send(
+        &dev,
+        &ops::SetAttributeConfig3 {
+            configs: vec![unchanged],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        dev.get_attribute_config("ulong64_scalar").unwrap(),
+        guard.original
+    );
+    let mut unknown = config(&guard.original);
+    unknown.name = "no_such_attribute".into();
+    let err = send(
+        &dev,
+        &ops::SetAttributeConfig3 {
+            configs: vec![unknown],
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.reason(), "API_AttrNotFound", "{err}");
+    let mut bad = guard.original.clone();
+    bad.max_value = "lots".into();
+    let err = send(
+        &dev,
+        &ops::SetAttributeConfig4 {
+            configs: vec![config(&bad)],
+            ident: ident.clone(),
+        },
+    )
+    .unwrap_err();
+    assert_refused(err, refusal_reasons(kind).1);
+    if can_change(kind) {
+        let wanted = changed(&guard.original, "idl 4");
+        send(
+            &dev,
+            &ops::SetAttributeConfig4 {
+                configs: vec![config(&wanted)],
+                ident,
+            },
+        )
+        .unwrap();
+        assert_changed(
+            &dev.get_attribute_config("ulong64_scalar").unwrap(),
+            &wanted,
+        );
+        let mut relabelled = wanted.clone();
+        relabelled.label = "idl 3 label".into();
+        send(
+            &dev,
+            &ops::SetAttributeConfig3 {
+                configs: vec![config(&relabelled)],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            dev.get_attribute_config("ulong64_scalar").unwrap(),
+            relabelled
+        );
+    }
+    drop(guard);
+}
+
 /// The peer quirk the C++ cases work around: without a database, cppTango 9.3.4 dies on
 /// a configuration change (here on a private server, not the shared one).
 fn cpp_without_database_dies_on_a_change(kind: Kind) {
@@ -391,6 +497,7 @@ macro_rules! against {
 /// Against Debian's C++ TangoTest 9.3.4 (IDL 5): no changes on the shared server.
 mod cpp_tangotest {
     against!(Cpp:
+        idl_4_and_3_operations,
         unchanged_configs_round_trip,
         refused_configs,
         green_mode,
@@ -402,6 +509,7 @@ mod cpp_tangotest {
 /// Against the PyTango 10.3.1 TangoTest peer (IDL 6).
 mod pytango_tangotest {
     against!(Py:
+        idl_4_and_3_operations,
         set_and_read_back,
         set_config_list,
         unchanged_configs_round_trip,
@@ -414,6 +522,7 @@ mod pytango_tangotest {
 /// Against our own Rust TangoTest (IDL 6), run as a separate process.
 mod rust_tangotest {
     against!(Rust:
+        idl_4_and_3_operations,
         set_and_read_back,
         set_config_list,
         unchanged_configs_round_trip,
