@@ -950,3 +950,72 @@ fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tango_core::ops::OperationArgs;
+
+    #[test]
+    fn the_request_is_read_attributes_5_with_a_patchable_id() {
+        let mut req = encoded_request(0).unwrap();
+        set_request_id(&mut req, 77);
+        assert_eq!(request_id(&req), 77);
+        let msg = message_from_bytes(req).unwrap();
+        let (header, mut r) = decode_request(&msg).unwrap();
+        assert_eq!(header.request_id, 77);
+        assert!(header.response_expected);
+        assert_eq!(header.object_key, DEVICE.as_bytes());
+        let args = ReadAttributes5::decode_args(&mut r).unwrap();
+        assert_eq!(args.names, [ATTR]);
+    }
+
+    #[test]
+    fn proc_readers_read_this_process() {
+        let me = proc_status(std::process::id()).unwrap();
+        assert!(me.rss_kib > 0 && me.hwm_kib >= me.rss_kib, "{me:?}");
+        assert!(me.threads >= 1);
+        assert!(cpu_seconds("self").unwrap() >= 0.0);
+        assert!(machine_busy_seconds().unwrap() > 0.0);
+        assert!(open_file_limit().unwrap() > 0);
+        assert!(proc_status(u32::MAX).is_err());
+    }
+
+    #[test]
+    fn cell_stats_rates_percentiles_and_fairness() {
+        let start = ProcStatus {
+            rss_kib: 1000,
+            hwm_kib: 1000,
+            threads: 2,
+        };
+        let end = ProcStatus {
+            rss_kib: 3000,
+            hwm_kib: 3100,
+            threads: 2,
+        };
+        // Connection 0: 100 requests of 1..=100 µs; connection 1: 10 of 1 ms; 2 s.
+        let m = Measured {
+            per_conn: vec![(1..=100).map(|us| us * 1000).collect(), vec![1_000_000; 10]],
+            elapsed: Duration::from_secs(2),
+            cpu: Err("not measured".into()),
+            connected: Ok(start),
+            end: Ok(end),
+        };
+        let s = CellStats::new(start, m).unwrap();
+        assert_eq!(s.ops_per_s, 55.0);
+        assert_eq!(s.p50_us, 55.0); // rank 55 of 110
+        assert_eq!(s.p99_us, 1000.0); // rank 109 of 110
+        assert_eq!(s.min_conn_ops_per_s, 5.0);
+        assert_eq!(s.median_conn_ops_per_s, 50.0);
+        assert_eq!(s.rss_per_conn(2), Some(1000.0));
+        assert!(s.server_cpu_pct.is_none());
+        let empty = Measured {
+            per_conn: vec![Vec::new()],
+            elapsed: Duration::from_secs(1),
+            cpu: Err(String::new()),
+            connected: Ok(start),
+            end: Ok(end),
+        };
+        assert!(CellStats::new(start, empty).is_err());
+    }
+}
