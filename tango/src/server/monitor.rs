@@ -26,10 +26,17 @@ const ORIGIN: &str = "tango::server::DeviceServer (monitor lock)";
 pub(super) struct Monitor<T> {
     /// What it protects, for errors (the device name).
     name: String,
-    /// The activation holding the lock; 0 when it is free.
-    holder: Mutex<u64>,
+    gate: Mutex<Gate>,
     freed: Condvar,
     value: Mutex<T>,
+}
+
+#[derive(Default)]
+struct Gate {
+    /// The activation holding the lock; 0 when it is free.
+    holder: u64,
+    /// Threads waiting for it (a release wakes one only if there is one).
+    waiting: u32,
 }
 
 /// The monitor held: access to the value; released when dropped.
@@ -43,7 +50,7 @@ impl<T> Monitor<T> {
     pub(super) fn new(name: String, value: T) -> Self {
         Monitor {
             name,
-            holder: Mutex::new(0),
+            gate: Mutex::default(),
             freed: Condvar::new(),
             value: Mutex::new(value),
         }
@@ -56,32 +63,41 @@ impl<T> Monitor<T> {
 
     /// The activation holding the lock now (0: free).
     pub(super) fn holder(&self) -> u64 {
-        *self.holder.lock().unwrap_or_else(|p| p.into_inner())
+        self.gate().holder
+    }
+
+    fn gate(&self) -> MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes the lock for `activation` (not 0), waiting at most `timeout` (`None`: as long
     /// as it takes). `None` when the time ran out.
     pub(super) fn lock(&self, activation: u64, timeout: Option<Duration>) -> Option<Held<'_, T>> {
         debug_assert_ne!(activation, 0);
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut holder = self.holder.lock().unwrap_or_else(|p| p.into_inner());
-        while *holder != 0 {
-            holder = match deadline {
-                None => self.freed.wait(holder).unwrap_or_else(|p| p.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return None;
+        let mut gate = self.gate();
+        if gate.holder != 0 {
+            let deadline = timeout.map(|t| Instant::now() + t);
+            gate.waiting += 1;
+            while gate.holder != 0 {
+                gate = match deadline {
+                    None => self.freed.wait(gate).unwrap_or_else(|p| p.into_inner()),
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            gate.waiting -= 1;
+                            return None;
+                        }
+                        self.freed
+                            .wait_timeout(gate, left)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0
                     }
-                    self.freed
-                        .wait_timeout(holder, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-            };
+                };
+            }
+            gate.waiting -= 1;
         }
-        *holder = activation;
-        drop(holder);
+        gate.holder = activation;
+        drop(gate);
         // Uncontended: only the holder of the monitor locks the value.
         let value = self.value.lock().unwrap_or_else(|p| p.into_inner());
         Some(Held {
@@ -94,12 +110,13 @@ impl<T> Monitor<T> {
 impl<T> Drop for Held<'_, T> {
     fn drop(&mut self) {
         self.value.take();
-        *self
-            .monitor
-            .holder
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = 0;
-        self.monitor.freed.notify_one();
+        let mut gate = self.monitor.gate();
+        gate.holder = 0;
+        let someone_waits = gate.waiting > 0;
+        drop(gate);
+        if someone_waits {
+            self.monitor.freed.notify_one();
+        }
     }
 }
 
