@@ -625,11 +625,11 @@ impl<T: Transport> ProxyCore<T> {
     /// `"Not specified"` unsets a limit.
     ///
     /// The server's refusals come back as [`Error::DevFailed`] with its reason:
-    /// `API_AttrNotFound` for an unknown attribute, `API_IncompatibleAttrArgumentType` or
-    /// `API_IncoherentValues` for invalid values (cppTango's reasons; they differ between
-    /// servers). Sent as `set_attribute_config_5` to IDL 5 and 6 servers,
-    /// `set_attribute_config_4` to IDL 4 and `set_attribute_config_3` to IDL 3; older
-    /// servers get [`Error::NotSupported`].
+    /// `API_AttrNotFound` for an unknown attribute, `API_AttrOptProp` for a limit that is
+    /// not a number, `API_IncoherentValues` for a range whose low end is not below its
+    /// high end (cppTango's reasons, which ours gives too). Sent as
+    /// `set_attribute_config_5` to IDL 5 and 6 servers, `set_attribute_config_4` to IDL 4
+    /// and `set_attribute_config_3` to IDL 3; older servers get [`Error::NotSupported`].
     pub async fn set_attribute_config(&self, info: &AttributeInfoEx) -> Result<()> {
         self.set_attribute_config_list(std::slice::from_ref(info))
             .await

@@ -1234,7 +1234,7 @@ fn attribute_config_round_trip() {
                 ident: ClntIdent::Cpp(1),
             },
         );
-        assert_eq!(e.errors[0].reason, "API_IncompatibleAttrArgumentType");
+        assert_eq!(e.errors[0].reason, "API_AttrOptProp");
         c3.name = "nope".into();
         let e = c.dev_failed(
             &mut s,

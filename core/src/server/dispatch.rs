@@ -1977,11 +1977,25 @@ fn apply_config(
         .and_then(values::numbers)
         .is_some();
     let unset = |s: &str| s == "Not specified";
-    let bad = |prop: &str, v: &str| {
+    // cppTango's reasons: a property that is not a number is API_AttrOptProp, a range whose
+    // low end is not below its high end API_IncoherentValues.
+    let not_a_number = |prop: &str, v: &str| {
         df(
-            "API_IncompatibleAttrArgumentType",
+            "API_AttrOptProp",
             format!(
-                "Device {device}: attribute {}: property {prop} has a wrong value: {v}",
+                "Device {device}: attribute {}: property {prop} must be a number of the \
+                 attribute's type, not {v:?}",
+                def.name()
+            ),
+            "Attribute::set_properties",
+        )
+    };
+    let incoherent = |what: &str, lo: &str, hi: &str| {
+        df(
+            "API_IncoherentValues",
+            format!(
+                "Device {device}: attribute {}: {what} must be an increasing range \
+                 ({lo} >= {hi})",
                 def.name()
             ),
             "Attribute::set_properties",
@@ -2000,7 +2014,7 @@ fn apply_config(
             continue;
         }
         if !numeric || values::limit(v).is_none() {
-            return Err(bad(prop, v));
+            return Err(not_a_number(prop, v));
         }
     }
     for (lo, hi, what) in [
@@ -2018,7 +2032,7 @@ fn apply_config(
     ] {
         if let (Some(l), Some(h)) = (values::limit(lo), values::limit(hi)) {
             if l >= h {
-                return Err(bad(what, &format!("{lo} >= {hi}")));
+                return Err(incoherent(what, lo, hi));
             }
         }
     }
