@@ -1,6 +1,9 @@
 //! The `TangoTest` binary as tools launch it: cppTango's command line, port 0, the
-//! endpoint printed at start, clean shutdown on SIGTERM/SIGINT and on the admin `Kill`,
-//! and a state machine refused to PyTango's client with cppTango's reasons.
+//! endpoint printed at start, clean shutdown on SIGTERM/SIGINT and on the admin `Kill` in
+//! every server green mode, and a green mode the server does not have refused.
+//!
+//! (What clients see of each server green mode is the conformance matrix's job:
+//! tests/matrix.rs.)
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -51,6 +54,57 @@ fn signal(child: &Child, sig: &str) {
         .expect("kill")
         .success();
     assert!(ok);
+}
+
+/// The server green modes of `--green-mode`.
+const GREEN_MODES: [&str; 5] = ["synchronous", "coroutine", "tokio", "smol", "async-std"];
+
+#[test]
+fn every_green_mode_stops_cleanly_on_signals_and_kill() {
+    for mode in GREEN_MODES {
+        for sig in ["-TERM", "-INT"] {
+            let (mut child, port) = start(&["--green-mode", mode]);
+            let dev = DeviceProxy::new(&format!("tango://127.0.0.1:{port}/sys/tg_test/1#dbase=no"))
+                .unwrap();
+            assert_eq!(dev.state().unwrap(), DevState::Running, "{mode}");
+            let echoed: f64 =
+                tango::extract(dev.command_inout("DevDouble", 2.5f64).unwrap()).unwrap();
+            assert_eq!(echoed, 2.5, "{mode}");
+            signal(&child, sig);
+            assert_eq!(
+                wait_exit(&mut child, Duration::from_secs(5)),
+                Some(0),
+                "{mode} {sig}"
+            );
+            assert!(
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "{mode} {sig}: still listening"
+            );
+        }
+        let (mut child, port) = start(&["--green-mode", mode]);
+        let admin = DeviceProxy::new(&format!(
+            "tango://127.0.0.1:{port}/dserver/TangoTest/test#dbase=no"
+        ))
+        .unwrap();
+        admin.command_inout("Kill", ()).unwrap();
+        assert_eq!(
+            wait_exit(&mut child, Duration::from_secs(5)),
+            Some(0),
+            "{mode} Kill"
+        );
+    }
+}
+
+#[test]
+fn a_green_mode_without_a_server_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_TangoTest"))
+        .args(["test", "--green-mode", "futures", "-nodb", "-dlist"])
+        .args(["sys/tg_test/1", "-ORBendPoint", "giop:tcp:127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not supported yet"), "{err}");
 }
 
 #[test]

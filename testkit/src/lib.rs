@@ -397,6 +397,20 @@ impl Peer {
         }
     }
 
+    /// True while every thread of the server is stopped ([`Peer::pause`]); false when it
+    /// runs, is not running, or (not Linux) this cannot be told.
+    pub fn is_paused(&self) -> bool {
+        self.child
+            .as_ref()
+            .and_then(|c| all_threads_stopped(c.id()))
+            .unwrap_or(false)
+    }
+
+    /// The server's process id (also its process group), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Lets a [`Peer::pause`]d server run again (SIGCONT to its process group); it then
     /// answers the requests that queued up meanwhile.
     pub fn resume(&mut self) -> std::io::Result<()> {

@@ -11,15 +11,7 @@
 //! [`tango_conformance::asyncio_from_sync`]) or a Coroutine class (may); clients see no
 //! difference.
 
-use tango_conformance::runner::{run_from_args, ServerGreenMode};
-use tango_conformance::{asyncio_from_sync, tangotest_class};
-
 fn main() {
-    let code = run_from_args("TangoTest", &[], |mode, _| {
-        Ok(vec![match mode {
-            ServerGreenMode::Synchronous => tangotest_class(),
-            ServerGreenMode::Tokio => asyncio_from_sync(&tangotest_class()),
-        }])
-    });
-    std::process::exit(code);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(tango_conformance::serve_tangotest(&args));
 }
