@@ -31,25 +31,18 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::collections::HashMap;
 use std::io::{self, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use may::net::{TcpListener, TcpStream};
-use tango_core::device::{
-    run_job_co, Call, CoDevice, DeviceClass, DeviceCtx, Outcome, ServerMode, SyncDevice,
+use tango_core::device::{CoDevice, DeviceClass};
+use tango_core::server::adapter::{
+    ready, server_config, Connection, ControlTask, Listening, Log, ServerCore,
 };
-use tango_core::giop::{FrameDecoder, Message};
-use tango_core::idl::{DevFailed, TimeVal};
-use tango_core::server::admin::Control;
-use tango_core::server::polling::{poll_call, polled_value, PollRecord};
-use tango_core::server::{DeviceId, Dispatcher, Job, ServerConfig, Step};
-
-/// The IDL version we implement.
-const IDL_VERSION: u32 = 6;
+use tango_core::server::{Job, Step};
 
 /// The smallest stack, in words, of the server's coroutines (512 KiB on 64-bit): they
 /// run the dispatcher and device code, measured well below this in debug builds.
@@ -58,11 +51,6 @@ pub const SERVER_STACK_WORDS: usize = 0x1_0000;
 /// How often blocked loops look at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
 
-/// The wall clock as Tango sends it.
-fn now() -> TimeVal {
-    TimeVal::from_system_time(SystemTime::now())
-}
-
 /// Runs `f` in a new coroutine, detached.
 fn go(f: impl FnOnce() + Send + 'static) {
     drop(crate::spawn(f));
@@ -70,49 +58,20 @@ fn go(f: impl FnOnce() + Send + 'static) {
 
 pub use tango_core::server::ServerOptions;
 
-/// One Coroutine device: what `DevRestart` replaces.
-struct CoSlot {
-    class: DeviceClass,
-    ctx: DeviceCtx,
-    device: RwLock<Arc<dyn CoDevice>>,
-}
-
-impl CoSlot {
-    fn device(&self) -> Arc<dyn CoDevice> {
-        self.device
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
 /// What the coroutines of a running server share.
 struct Shared {
-    dispatcher: Dispatcher,
-    admin_id: DeviceId,
-    admin_class: DeviceClass,
-    admin: Mutex<(DeviceCtx, Box<dyn SyncDevice>)>,
-    slots: RwLock<HashMap<DeviceId, Arc<CoSlot>>>,
+    core: Arc<ServerCore<dyn CoDevice>>,
     stopping: AtomicBool,
     /// Open connections and jobs in flight, to let them finish at shutdown.
     busy: AtomicUsize,
     /// The accept, polling and connection coroutines still running.
     loops: AtomicUsize,
-    verbosity: u8,
     /// The open connections, for the watchdog that hands on the reading of a connection
     /// whose coroutine runs a long job.
     conns: Mutex<Vec<std::sync::Weak<Conn>>>,
 }
 
 impl Shared {
-    fn slot(&self, id: DeviceId) -> Option<Arc<CoSlot>> {
-        self.slots
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned()
-    }
-
     fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
@@ -121,98 +80,32 @@ impl Shared {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Runs the calls of a job: the admin device's (quick, synchronous) under its mutex,
-    /// a Coroutine device's right here, on the job's coroutine.
-    fn run_calls(&self, id: DeviceId, calls: Vec<Call>) -> Vec<Outcome> {
-        if id == self.admin_id {
-            let mut admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
-            let (ctx, dev) = &mut *admin;
-            return calls
-                .into_iter()
-                .map(|c| Outcome::run_sync(&mut **dev, ctx, c))
-                .collect();
-        }
-        let Some(slot) = self.slot(id) else {
-            let err = DevFailed::new("API_DeviceNotFound", "device is gone", "DeviceServer");
-            return calls
-                .iter()
-                .map(|_| Outcome::Done(Err(err.clone())))
-                .collect();
-        };
-        let device = slot.device();
-        run_job_co(&*device, &slot.ctx, calls)
+    /// Runs a job to its reply, right here, on the job's coroutine.
+    fn complete(&self, job: Job) -> Option<Vec<u8>> {
+        ready(self.core.complete(job))
     }
 
-    /// Runs a job to its reply.
-    fn complete(&self, mut job: Job) -> Option<Vec<u8>> {
-        loop {
-            let calls = std::mem::take(&mut job.calls);
-            let outcomes = self.run_calls(job.device, calls);
-            match self.dispatcher.finish(job, outcomes, now()) {
-                Step::Run(next) => job = next,
-                Step::Reply(bytes) => return Some(bytes),
-                Step::NoReply | Step::Close => return None,
-            }
-        }
-    }
-
+    /// Does what the last admin command asked for, on a coroutine of its own.
     fn apply_pending_control(self: &Arc<Self>) {
-        if let Some(control) = self.dispatcher.take_control() {
-            self.apply_control(control);
-        }
-    }
-
-    fn apply_control(self: &Arc<Self>, control: Control) {
-        let me = self.clone();
-        match control {
-            Control::Kill => go(move || {
-                // Answer the Kill command first, then stop.
-                may::coroutine::sleep(Duration::from_millis(50));
-                me.stop();
-            }),
-            Control::RestartServer => go(move || {
-                let slots: Vec<Arc<CoSlot>> = me
-                    .slots
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .values()
-                    .cloned()
-                    .collect();
-                for slot in slots {
-                    run_job_co(&*slot.device(), &slot.ctx, vec![Call::Init]);
-                }
-            }),
-            Control::RestartDevice(id) if id == self.admin_id => {
-                let mut admin = me.admin.lock().unwrap_or_else(|p| p.into_inner());
-                let (ctx, dev) = &mut *admin;
-                dev.delete_device(ctx);
-                *dev = me.admin_class.new_device(ctx);
-                if let Err(e) = dev.init_device(ctx) {
-                    tracing::warn!(device = ctx.name(), "init_device failed at restart: {e}");
-                }
-            }
-            Control::RestartDevice(id) => {
-                let Some(slot) = self.slot(id) else { return };
+        match self.core.take_control() {
+            Some(ControlTask::Stop { after }) => {
+                let me = self.clone();
                 go(move || {
-                    let old = slot.device();
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        old.delete_device(&slot.ctx)
-                    }));
-                    let Some(fresh) = slot.class.new_co_device(&slot.ctx) else {
-                        return;
-                    };
-                    *slot.device.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
-                    if let Outcome::Done(Err(e)) = Outcome::run_co(&*fresh, &slot.ctx, Call::Init) {
-                        tracing::warn!(
-                            device = slot.ctx.name(),
-                            "init_device failed at restart: {e}"
-                        );
-                    }
+                    may::coroutine::sleep(after);
+                    me.stop();
                 });
             }
+            Some(ControlTask::Run(task)) => go(move || ready(task)),
+            None => {}
         }
     }
 }
+
+/// The logging of the coroutine server: `-v` lines on stderr, warnings through `tracing`.
+const LOG: Log = Log {
+    info: |line| eprintln!("{line}"),
+    warn: |line| tracing::warn!("{line}"),
+};
 
 /// A device server in Coroutine green mode on may: an executable name and its classes.
 pub struct CoDeviceServer {
@@ -242,111 +135,35 @@ impl CoDeviceServer {
     /// class of another green mode, or a device whose `init_device` fails, is an error.
     /// Call it from a thread or a coroutine.
     pub fn start(self, opts: &ServerOptions) -> io::Result<RunningServer> {
-        let other = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
-        if self.classes.is_empty() {
-            return Err(other(
-                "a device server needs at least one device class".into(),
-            ));
-        }
-        for class in &self.classes {
-            if class.green_mode() != ServerMode::Coroutine {
-                return Err(other(format!(
-                    "device class {} is {}; this server runs Coroutine classes only",
-                    class.name(),
-                    class.green_mode()
-                )));
-            }
-        }
+        let config = server_config(
+            &self.exec_name,
+            opts,
+            crate::GREEN_MODE,
+            &hostname(),
+            std::process::id(),
+        );
+        let core = ServerCore::<dyn CoDevice>::new(config, &self.classes, opts, LOG)?;
         if may::config().get_stack_size() < SERVER_STACK_WORDS {
             may::config().set_stack_size(SERVER_STACK_WORDS);
         }
         let listener = TcpListener::bind((opts.host.as_str(), opts.port))?;
         let addr = listener.local_addr()?;
-        let dispatcher = Dispatcher::new(ServerConfig {
-            exec_name: self.exec_name.clone(),
-            instance: opts.instance.clone(),
-            host_name: hostname(),
-            pid: std::process::id(),
-            idl_version: IDL_VERSION,
-            version_info: vec![
-                ("tango-rs".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-                ("idl".to_owned(), "6.0.4".to_owned()),
-                ("green-mode".to_owned(), crate::GREEN_MODE.to_owned()),
-            ],
-        });
-        let (admin_id, admin_ctx, admin_class) = dispatcher.admin_device();
-        let mut admin = admin_class.new_device(&admin_ctx);
-        admin
-            .init_device(&admin_ctx)
-            .map_err(|e| other(e.to_string()))?;
-        let mut slots = HashMap::new();
-        let mut names = Vec::new();
-        for entry in &opts.devices {
-            let (class, name) = match entry.split_once("::") {
-                Some((c, n)) => (
-                    self.classes
-                        .iter()
-                        .find(|k| k.name().eq_ignore_ascii_case(c))
-                        .ok_or_else(|| {
-                            other(format!("{entry}: no class named {c} in this server"))
-                        })?,
-                    n,
-                ),
-                None => (&self.classes[0], entry.as_str()),
-            };
-            let (id, ctx) = dispatcher
-                .add_device(class, name)
-                .map_err(|e| other(e.to_string()))?;
-            let device = class
-                .new_co_device(&ctx)
-                .ok_or_else(|| other(format!("device class {} is not Coroutine", class.name())))?;
-            // init_device on a coroutine: it may park.
-            let init = {
-                let (device, ctx) = (device.clone(), ctx.clone());
-                crate::spawn(move || Outcome::run_co(&*device, &ctx, Call::Init)).get()
-            };
-            if let Outcome::Done(Err(e)) = init {
-                return Err(other(format!("{name}: init_device failed: {e}")));
-            }
-            slots.insert(
-                id,
-                Arc::new(CoSlot {
-                    class: class.clone(),
-                    ctx,
-                    device: RwLock::new(device),
-                }),
-            );
-            names.push(name.to_owned());
+        let core = Arc::new(core);
+        // init_device on a coroutine: it may park.
+        {
+            let core = core.clone();
+            crate::spawn(move || ready(core.init_devices())).get()?;
         }
+        let listening = core.listening(addr);
+        print!("{}", listening.banner());
+        let _ = io::stdout().flush();
         let shared = Arc::new(Shared {
-            dispatcher,
-            admin_id,
-            admin_class,
-            admin: Mutex::new((admin_ctx, admin)),
-            slots: RwLock::new(slots),
+            core,
             stopping: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
             loops: AtomicUsize::new(0),
-            verbosity: opts.verbosity,
             conns: Mutex::new(Vec::new()),
         });
-        let shown_host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            addr.ip().to_string()
-        };
-        println!(
-            "{}/{} listening on giop:tcp:{}:{}",
-            self.exec_name,
-            opts.instance,
-            shown_host,
-            addr.port()
-        );
-        for n in &names {
-            println!("  device tango://{shown_host}:{}/{n}#dbase=no", addr.port());
-        }
-        println!("Ready to accept request");
-        let _ = io::stdout().flush();
 
         {
             let shared = shared.clone();
@@ -365,9 +182,7 @@ impl CoDeviceServer {
         }
         Ok(RunningServer {
             shared,
-            addr,
-            shown_host,
-            devices: names,
+            listening,
             finished: false,
         })
     }
@@ -409,19 +224,18 @@ fn send(writer: &Writer, bytes: &[u8]) {
     let _ = w.write_all(bytes);
 }
 
-/// What reads a connection's requests: the socket, its framer and buffer. It passes from
-/// coroutine to coroutine of the connection, so that one always reads while others run
-/// device code.
+/// What reads a connection's requests: the socket, the core's side of the connection
+/// (framing) and the buffer. It passes from coroutine to coroutine of the connection, so
+/// that one always reads while others run device code.
 struct ReadState {
     reader: TcpStream,
-    framer: FrameDecoder,
+    conn: Connection,
     buf: Vec<u8>,
 }
 
 /// A connection's coroutines: the reply writer and the idle coroutines waiting to read.
 struct Conn {
     shared: Arc<Shared>,
-    peer: String,
     writer: Writer,
     /// Closed (nothing reads any more) and the idle coroutines, each waiting for the
     /// reading role on its channel.
@@ -477,14 +291,11 @@ impl Conn {
 /// device code at once.
 fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let peer = peer.to_string();
-    if shared.verbosity >= 1 {
-        eprintln!("{peer} connected");
-    }
+    let connection = shared.core.connection(peer);
     let writer: Writer = match stream.try_clone() {
         Ok(w) => Arc::new(may::sync::Mutex::new(w)),
         Err(e) => {
-            tracing::warn!("{peer}: {e}");
+            tracing::warn!("{}: {e}", connection.peer());
             shared.loops.fetch_sub(1, Ordering::SeqCst);
             return;
         }
@@ -494,12 +305,11 @@ fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_read_timeout(Some(TICK));
     let rs = ReadState {
         reader: stream,
-        framer: FrameDecoder::new(),
+        conn: connection,
         buf: vec![0u8; 64 * 1024],
     };
     let conn = Arc::new(Conn {
         shared,
-        peer,
         writer,
         idle: Mutex::new((false, Vec::new())),
         parked: Mutex::new(None),
@@ -526,7 +336,7 @@ fn conn_worker(conn: Arc<Conn>, mut turn: Option<ReadState>) {
                 // Another request already here: let it be read at once. Else keep the
                 // reading role for after this job (no wake-up on the reply's path)
                 // unless the watchdog finds the job long and hands it on.
-                let pending = rs.framer.buffered() > 0 || peer_has_data(&rs.reader);
+                let pending = rs.conn.buffered() > 0 || peer_has_data(&rs.reader);
                 if pending {
                     conn.hand_over(rs);
                 } else {
@@ -547,11 +357,9 @@ fn conn_worker(conn: Arc<Conn>, mut turn: Option<ReadState>) {
             None => {
                 // The connection is over: nobody reads any more.
                 conn.close();
-                drop(rs);
                 let shared = &conn.shared;
-                if shared.verbosity >= 1 {
-                    eprintln!("{} disconnected", conn.peer);
-                }
+                shared.core.disconnected(&rs.conn);
+                drop(rs);
                 shared.busy.fetch_sub(1, Ordering::SeqCst);
                 shared.loops.fetch_sub(1, Ordering::SeqCst);
             }
@@ -609,28 +417,21 @@ fn watchdog(shared: Arc<Shared>) {
 fn read_until_job(conn: &Conn, rs: &mut ReadState) -> Option<Job> {
     let shared = &conn.shared;
     loop {
-        loop {
-            match rs.framer.next_message() {
-                Ok(Some(msg)) => match on_message(shared, &conn.peer, &conn.writer, &msg) {
-                    Handled::Next => {}
-                    Handled::Run(job) => return Some(job),
-                    Handled::Close => return None,
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    if let Step::Reply(bytes) = shared.dispatcher.on_framing_error(&e) {
-                        send(&conn.writer, &bytes);
-                    }
-                    return None;
-                }
+        while let Some(step) = rs.conn.next_step(&shared.core) {
+            match step {
+                Step::Reply(bytes) => send(&conn.writer, &bytes),
+                Step::NoReply => {}
+                Step::Run(job) => return Some(job),
+                Step::Close => return None,
             }
+            shared.apply_pending_control();
         }
         if shared.is_stopping() {
             return None;
         }
         match rs.reader.read(&mut rs.buf) {
             Ok(0) => return None,
-            Ok(n) => rs.framer.push(&rs.buf[..n]),
+            Ok(n) => rs.conn.push(&rs.buf[..n]),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -643,83 +444,10 @@ fn read_until_job(conn: &Conn, rs: &mut ReadState) -> Option<Job> {
     }
 }
 
-/// What became of one request.
-enum Handled {
-    /// Answered (or needs no answer): read the next.
-    Next,
-    /// Needs device code.
-    Run(Job),
-    /// Close the connection.
-    Close,
-}
-
-/// Handles one request.
-fn on_message(shared: &Arc<Shared>, peer: &str, writer: &Writer, msg: &Message) -> Handled {
-    if shared.verbosity >= 4 {
-        if let Ok((h, _)) = tango_core::giop::decode_request(msg) {
-            eprintln!(
-                "{peer} {} on {} (request {})",
-                h.operation,
-                String::from_utf8_lossy(&h.object_key),
-                h.request_id
-            );
-        }
-    }
-    match shared.dispatcher.handle(msg, peer, now()) {
-        Step::Reply(bytes) => {
-            send(writer, &bytes);
-            shared.apply_pending_control();
-            Handled::Next
-        }
-        Step::NoReply => {
-            shared.apply_pending_control();
-            Handled::Next
-        }
-        Step::Close => Handled::Close,
-        Step::Run(job) => Handled::Run(job),
-    }
-}
-
 fn polling_loop(shared: Arc<Shared>) {
-    // One time base with the admin device, which schedules what AddObjPolling adds.
-    let server = shared.dispatcher.shared().clone();
-    let polling = &server.polling;
     while !shared.is_stopping() {
-        let now_ms = server.now_ms();
-        let due = polling
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .due(now_ms);
-        for (id, kind, name) in due {
-            let info = shared.dispatcher.class_info(id);
-            let Some(call) = poll_call(&info, kind, &name) else {
-                continue;
-            };
-            // cppTango stamps a polled value when its reading starts.
-            let time = now();
-            let started = Instant::now();
-            let outcome = shared.run_calls(id, vec![call]).pop();
-            let Some(value) = outcome.and_then(|o| polled_value(kind, o)) else {
-                continue;
-            };
-            let record = PollRecord {
-                time,
-                duration_us: started.elapsed().as_micros() as u64,
-                value,
-            };
-            polling
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .store(id, kind, &name, record);
-        }
-        let next = polling
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .next_deadline();
-        let now_ms = server.now_ms();
-        // Wake at the next deadline, but at least every 50 ms to see configuration changes.
-        let wait = next.map_or(50, |d| d.saturating_sub(now_ms).min(50));
-        may::coroutine::sleep(Duration::from_millis(wait.max(1)));
+        let wait = ready(shared.core.poll_round());
+        may::coroutine::sleep(wait);
     }
     shared.loops.fetch_sub(1, Ordering::SeqCst);
 }
@@ -727,17 +455,15 @@ fn polling_loop(shared: Arc<Shared>) {
 /// A server running on may's scheduler in this process.
 pub struct RunningServer {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    shown_host: String,
-    devices: Vec<String>,
+    listening: Listening,
     finished: bool,
 }
 
 impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningServer")
-            .field("addr", &self.addr)
-            .field("devices", &self.devices)
+            .field("addr", &self.listening.addr())
+            .field("devices", &self.listening.devices())
             .finish()
     }
 }
@@ -745,26 +471,22 @@ impl std::fmt::Debug for RunningServer {
 impl RunningServer {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.listening.port()
     }
 
     /// The devices it serves (not the admin device).
     pub fn devices(&self) -> &[String] {
-        &self.devices
+        self.listening.devices()
     }
 
     /// The name clients use for `device`: `tango://host:port/device#dbase=no`.
     pub fn device_name(&self, device: &str) -> String {
-        format!(
-            "tango://{}:{}/{device}#dbase=no",
-            self.shown_host,
-            self.port()
-        )
+        self.listening.device_name(device)
     }
 
     /// The admin device's client name.
     pub fn admin_device_name(&self) -> String {
-        self.device_name(&self.shared.dispatcher.admin_name())
+        self.listening.admin_device_name()
     }
 
     /// True once `Kill` or [`RunningServer::stop`] stopped it.
@@ -795,18 +517,21 @@ impl RunningServer {
         self.wait();
     }
 
+    /// Wakes the accept loop, which then sees the stop flag.
+    fn wake_accept(&self) {
+        let addr = self.listening.addr();
+        let ip = if addr.ip().is_unspecified() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            addr.ip()
+        };
+        let wake = SocketAddr::new(ip, addr.port());
+        let _ = std::net::TcpStream::connect_timeout(&wake, Duration::from_millis(200));
+    }
+
     fn finish(&mut self) {
         self.finished = true;
-        // Wake the accept loop, which then sees the stop flag.
-        let wake = SocketAddr::new(
-            if self.addr.ip().is_unspecified() {
-                std::net::Ipv4Addr::LOCALHOST.into()
-            } else {
-                self.addr.ip()
-            },
-            self.addr.port(),
-        );
-        let _ = std::net::TcpStream::connect_timeout(&wake, Duration::from_millis(200));
+        self.wake_accept();
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline
             && (self.shared.loops.load(Ordering::SeqCst) > 0
@@ -814,23 +539,7 @@ impl RunningServer {
         {
             may::coroutine::sleep(Duration::from_millis(10));
         }
-        let slots: Vec<Arc<CoSlot>> = self
-            .shared
-            .slots
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for slot in slots {
-            let device = slot.device();
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                device.delete_device(&slot.ctx)
-            }));
-        }
-        let mut admin = self.shared.admin.lock().unwrap_or_else(|p| p.into_inner());
-        let (ctx, dev) = &mut *admin;
-        dev.delete_device(ctx);
+        ready(self.shared.core.delete_devices());
     }
 }
 
@@ -840,8 +549,7 @@ impl Drop for RunningServer {
         // deleted.
         if !self.finished {
             self.shared.stop();
-            let wake = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), self.addr.port());
-            let _ = std::net::TcpStream::connect_timeout(&wake, Duration::from_millis(200));
+            self.wake_accept();
         }
     }
 }
