@@ -629,3 +629,364 @@ impl Listening {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+    use crate::any::CommandData;
+    use crate::client::{CallError, ClientConnection, Event};
+    use crate::device::{
+        AsyncAttr, AsyncClassBuilder, ClassBuilder, CoAttr, CoClassBuilder, CoCmd,
+    };
+    use crate::giop::Version;
+    use crate::idl::{DevSource, DevState};
+    use crate::ops::{CommandInout2, GetState, Operation};
+    use crate::server::polling::{PolledKind, PolledValue};
+
+    const LOG: Log = Log {
+        info: |_| {},
+        warn: |_| {},
+    };
+
+    struct Valve {
+        x: AtomicI64,
+        reads: Arc<AtomicUsize>,
+    }
+
+    /// A Coroutine class: `x` (read/write, polled every 10 ms if `polled`), `Twice`,
+    /// `Boom` (panics); `init_device` fails for devices named `*/bad`.
+    fn co_class(polled: bool, reads: Arc<AtomicUsize>) -> DeviceClass {
+        let mut x = CoAttr::new::<i64>("x")
+            .read_write()
+            .read(|v: &Valve, _| {
+                v.reads.fetch_add(1, Ordering::SeqCst);
+                Ok(v.x.load(Ordering::SeqCst))
+            })
+            .write(|v: &Valve, _, n: i64| {
+                v.x.store(n, Ordering::SeqCst);
+                Ok(())
+            });
+        if polled {
+            x = x.polling_period(10);
+        }
+        CoClassBuilder::new("Valve", move |_| Valve {
+            x: AtomicI64::new(7),
+            reads: reads.clone(),
+        })
+        .init(|_, ctx| {
+            if ctx.name().ends_with("/bad") {
+                return Err(DevFailed::new("Bad", "refuses to start", ctx.name()));
+            }
+            ctx.set_state(DevState::On);
+            Ok(())
+        })
+        .attr(x)
+        .command(CoCmd::new("Twice", |_: &Valve, _, v: f64| {
+            Ok::<f64, DevFailed>(v * 2.0)
+        }))
+        .command(CoCmd::new("SetX", |v: &Valve, _, n: i64| {
+            v.x.store(n, Ordering::SeqCst);
+            Ok::<(), DevFailed>(())
+        }))
+        .command(CoCmd::new("GetX", |v: &Valve, _, (): ()| {
+            Ok::<i64, DevFailed>(v.x.load(Ordering::SeqCst))
+        }))
+        .build()
+    }
+
+    fn opts(devices: &[&str]) -> ServerOptions {
+        ServerOptions::new("test", devices)
+    }
+
+    fn co_core(devices: &[&str]) -> Arc<ServerCore<dyn CoDevice>> {
+        let class = co_class(false, Arc::default());
+        let config = server_config("Exec", &opts(devices), "Coroutine (test)", "host", 42);
+        let core =
+            ServerCore::<dyn CoDevice>::new(config, &[class], &opts(devices), LOG).expect("starts");
+        ready(core.init_devices()).expect("initialised");
+        Arc::new(core)
+    }
+
+    /// A client of one device of a core, without sockets.
+    struct Client {
+        proto: ClientConnection,
+        key: Vec<u8>,
+        conn: Connection,
+    }
+
+    impl Client {
+        fn new<D: ?Sized + HostedDevice>(core: &ServerCore<D>, device: &str) -> Self {
+            Client {
+                proto: ClientConnection::new(Version::V1_0),
+                key: device.to_lowercase().into_bytes(),
+                conn: core.connection("127.0.0.1:5555".parse().unwrap()),
+            }
+        }
+
+        /// Sends `op` (in two pieces, as a socket may deliver it) and runs what it needs.
+        fn call<D: ?Sized + HostedDevice, O: Operation>(
+            &mut self,
+            core: &ServerCore<D>,
+            op: &O,
+        ) -> Result<O::Output, CallError> {
+            let (_, bytes) = self.proto.encode_request(&self.key, op);
+            let (a, b) = bytes.split_at(7);
+            self.conn.push(a);
+            assert!(self.conn.next_step(core).is_none(), "a message cut short");
+            self.conn.push(b);
+            let reply = match self.conn.next_step(core) {
+                Some(Step::Reply(r)) => r,
+                Some(Step::Run(job)) => ready(core.complete(job)).expect("a reply"),
+                other => panic!("{} gave {other:?}", op.name()),
+            };
+            assert!(self.conn.next_step(core).is_none());
+            self.proto.handle_input(&reply);
+            match self.proto.poll_event() {
+                Ok(Some(Event::Reply(r))) => r.decode::<O>(),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn command<D: ?Sized + HostedDevice>(
+            &mut self,
+            core: &ServerCore<D>,
+            name: &str,
+            argin: CommandData,
+        ) -> Result<CommandData, CallError> {
+            let op = CommandInout2 {
+                command: name.to_owned(),
+                argin,
+                source: DevSource::Dev,
+            };
+            self.call(core, &op)
+        }
+    }
+
+    #[test]
+    fn refuses_other_green_modes_and_bad_device_entries() {
+        let sync = ClassBuilder::new("Plain", |_| ()).build();
+        let co = co_class(false, Arc::default());
+        let start = |classes: &[DeviceClass], devices: &[&str]| {
+            let config = server_config("Exec", &opts(devices), "x", "host", 1);
+            ServerCore::<dyn CoDevice>::new(config, classes, &opts(devices), LOG).map(|_| ())
+        };
+        assert_eq!(
+            start(&[co.clone(), sync], &["a/b/c"]).unwrap_err().0,
+            "device class Plain is Synchronous; this server runs Coroutine classes only"
+        );
+        assert_eq!(
+            start(&[], &["a/b/c"]).unwrap_err().0,
+            "a device server needs at least one device class"
+        );
+        assert_eq!(
+            start(std::slice::from_ref(&co), &["Nope::a/b/c"])
+                .unwrap_err()
+                .0,
+            "Nope::a/b/c: no class named Nope in this server"
+        );
+        let dup = start(std::slice::from_ref(&co), &["a/b/c", "A/B/C"])
+            .unwrap_err()
+            .0;
+        assert!(dup.contains("already defined"), "{dup}");
+        // the class may be named, in any case
+        assert!(start(std::slice::from_ref(&co), &["valve::a/b/c"]).is_ok());
+        // an Asyncio server refuses the Coroutine class
+        let config = server_config("Exec", &opts(&["a/b/c"]), "x", "host", 1);
+        let err =
+            ServerCore::<dyn AsyncDevice>::new(config, &[co], &opts(&["a/b/c"]), LOG).unwrap_err();
+        assert_eq!(
+            err.0,
+            "device class Valve is Coroutine; this server runs Asyncio classes only"
+        );
+        let io: std::io::Error = err.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_failing_init_device_names_the_device() {
+        let class = co_class(false, Arc::default());
+        let devices = ["a/b/ok", "a/b/bad"];
+        let config = server_config("Exec", &opts(&devices), "x", "host", 1);
+        let core =
+            ServerCore::<dyn CoDevice>::new(config, &[class], &opts(&devices), LOG).expect("made");
+        let err = ready(core.init_devices()).unwrap_err().0;
+        assert!(err.starts_with("a/b/bad: init_device failed: "), "{err}");
+        assert!(err.contains("refuses to start"), "{err}");
+    }
+
+    #[test]
+    fn requests_run_through_the_core() {
+        let core = co_core(&["a/b/c"]);
+        let mut c = Client::new(&core, "a/b/c");
+        assert_eq!(c.call(&core, &GetState {}).unwrap(), DevState::On);
+        assert_eq!(
+            c.command(&core, "Twice", CommandData::Double(1.5)).unwrap(),
+            CommandData::Double(3.0)
+        );
+        match c.command(&core, "NoSuchCommand", CommandData::Void) {
+            Err(CallError::DevFailed(e)) => {
+                assert_eq!(e.errors[0].reason, "API_CommandNotFound")
+            }
+            other => panic!("{other:?}"),
+        }
+        // what the server says about itself
+        let info = c.call(&core, &crate::ops::Info6 {}).unwrap();
+        assert_eq!(info.server_id, "Exec/test");
+        assert_eq!(info.server_host, "host");
+        assert!(info
+            .version_info
+            .iter()
+            .any(|p| p.key == "green-mode" && p.value == "Coroutine (test)"));
+    }
+
+    #[test]
+    fn a_framing_error_closes_the_connection() {
+        let core = co_core(&["a/b/c"]);
+        let mut conn = core.connection("127.0.0.1:5555".parse().unwrap());
+        conn.push(b"HTTP/1.1 200 OK\r\n\r\n");
+        assert!(matches!(conn.next_step(&core), Some(Step::Close)));
+        assert!(matches!(conn.next_step(&core), Some(Step::Close)));
+    }
+
+    #[test]
+    fn admin_commands_become_control_tasks() {
+        let core = co_core(&["a/b/c"]);
+        let mut dev = Client::new(&core, "a/b/c");
+        let mut admin = Client::new(&core, "dserver/Exec/test");
+        assert!(core.take_control().is_none());
+
+        // DevRestart: a new device whose data starts afresh and whose init runs
+        dev.command(&core, "SetX", CommandData::Long64(99)).unwrap();
+        admin
+            .command(&core, "DevRestart", CommandData::String("a/b/c".into()))
+            .unwrap();
+        match core.take_control() {
+            Some(ControlTask::Run(task)) => ready(task),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            dev.command(&core, "GetX", CommandData::Void).unwrap(),
+            CommandData::Long64(7)
+        );
+        assert_eq!(dev.call(&core, &GetState {}).unwrap(), DevState::On);
+
+        // RestartServer: every device is initialised again
+        dev.command(&core, "SetX", CommandData::Long64(5)).unwrap();
+        admin
+            .command(&core, "RestartServer", CommandData::Void)
+            .unwrap();
+        match core.take_control() {
+            Some(ControlTask::Run(task)) => ready(task),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            dev.command(&core, "GetX", CommandData::Void).unwrap(),
+            CommandData::Long64(7)
+        );
+
+        // the admin device cannot be restarted by name (as cppTango)
+        match admin.command(
+            &core,
+            "DevRestart",
+            CommandData::String("dserver/Exec/test".into()),
+        ) {
+            Err(CallError::DevFailed(e)) => assert_eq!(e.errors[0].reason, "API_DeviceNotFound"),
+            other => panic!("{other:?}"),
+        }
+        assert!(core.take_control().is_none());
+
+        // Kill: stop after the reply
+        admin.command(&core, "Kill", CommandData::Void).unwrap();
+        match core.take_control() {
+            Some(ControlTask::Stop { after }) => assert_eq!(after, KILL_DELAY),
+            other => panic!("{other:?}"),
+        }
+        assert!(core.take_control().is_none());
+    }
+
+    #[test]
+    fn a_polling_round_reads_what_is_due() {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let class = co_class(true, reads.clone());
+        let config = server_config("Exec", &opts(&["a/b/c"]), "x", "host", 1);
+        let core = ServerCore::<dyn CoDevice>::new(config, &[class], &opts(&["a/b/c"]), LOG)
+            .expect("starts");
+        ready(core.init_devices()).unwrap();
+        let wait = ready(core.poll_round());
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "x is due at start");
+        assert!(wait >= Duration::from_millis(1) && wait <= Duration::from_millis(10));
+        let table = core.dispatcher().shared().polling.lock().unwrap();
+        let record = table
+            .last(DeviceId(1), PolledKind::Attribute, "x")
+            .expect("a polled value");
+        match &record.value {
+            PolledValue::Attr(Ok(r)) => {
+                assert_eq!(r.data, crate::value::AttrData::Long64(vec![7]))
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(table);
+        // nothing is due again before its period
+        ready(core.poll_round());
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_asyncio_core_runs_async_devices() {
+        let class = AsyncClassBuilder::new("Counter", |_| AtomicI64::new(3))
+            .attr(
+                AsyncAttr::new::<i64>("n")
+                    .read(|n: Arc<AtomicI64>, _| async move { Ok(n.load(Ordering::SeqCst)) }),
+            )
+            .build();
+        let config = server_config("Exec", &opts(&["a/b/c"]), "Asyncio (test)", "h", 1);
+        let core = ServerCore::<dyn AsyncDevice>::new(config, &[class], &opts(&["a/b/c"]), LOG)
+            .expect("starts");
+        // these futures never wait: no executor needed
+        ready(core.init_devices()).unwrap();
+        let n = core
+            .dispatcher()
+            .class_info(DeviceId(1))
+            .attribute("n")
+            .unwrap();
+        let out = ready(core.run_calls(DeviceId(1), vec![Call::Read(n)]));
+        match &out[..] {
+            [Outcome::Read(Ok(r))] => assert_eq!(r.data, crate::value::AttrData::Long64(vec![3])),
+            other => panic!("{other:?}"),
+        }
+        // a device that is not there
+        let out = ready(core.run_calls(DeviceId(9), vec![Call::State]));
+        match &out[..] {
+            [Outcome::Done(Err(e))] => assert_eq!(e.errors[0].reason, "API_DeviceNotFound"),
+            other => panic!("{other:?}"),
+        }
+        ready(core.delete_devices());
+    }
+
+    #[test]
+    fn names_and_banner() {
+        let core = co_core(&["a/b/c", "Valve::d/e/f"]);
+        let l = core.listening("0.0.0.0:1234".parse().unwrap());
+        assert_eq!(l.port(), 1234);
+        assert_eq!(l.devices(), ["a/b/c", "d/e/f"]);
+        assert_eq!(
+            l.device_name("a/b/c"),
+            "tango://127.0.0.1:1234/a/b/c#dbase=no"
+        );
+        assert_eq!(
+            l.admin_device_name(),
+            "tango://127.0.0.1:1234/dserver/Exec/test#dbase=no"
+        );
+        assert_eq!(
+            l.banner(),
+            "Exec/test listening on giop:tcp:127.0.0.1:1234\n\
+             \x20 device tango://127.0.0.1:1234/a/b/c#dbase=no\n\
+             \x20 device tango://127.0.0.1:1234/d/e/f#dbase=no\n\
+             Ready to accept request\n"
+        );
+        let l = core.listening("10.1.2.3:99".parse().unwrap());
+        assert_eq!(l.device_name("x/y/z"), "tango://10.1.2.3:99/x/y/z#dbase=no");
+    }
+}
