@@ -53,7 +53,8 @@ use crate::idl::{CmdArgType, DevFailed, DevState, DispLevel};
 use crate::value::WriteValue;
 
 use super::builder::{AttrValueType, CommandType};
-use super::{Attr, AttrReading, Call, ClassBuilder, Cmd, DeviceClass, DeviceCtx, Outcome};
+use super::typed::{self, attr_config_methods, cmd_config_methods, panic_text, CallKind, Table};
+use super::{Attr, AttrReading, Call, Cmd, DeviceClass, DeviceCtx, Outcome};
 
 /// A boxed, sendable future: what async device code returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -114,45 +115,8 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum CallKind {
-    Read,
-    Command,
-    State,
-    Status,
-    Done,
-}
-
-impl CallKind {
-    fn of(call: &Call) -> Self {
-        match call {
-            Call::Read(_) => CallKind::Read,
-            Call::Command(..) => CallKind::Command,
-            Call::State => CallKind::State,
-            Call::Status => CallKind::Status,
-            Call::Write(..) | Call::Init => CallKind::Done,
-        }
-    }
-}
-
 fn panicked(kind: CallKind, ctx: &DeviceCtx, panic: Box<dyn Any + Send>) -> Outcome {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
-    let err = DevFailed::new(
-        "API_DeviceCodePanicked",
-        format!("device code panicked: {what}"),
-        ctx.name(),
-    );
-    match kind {
-        CallKind::Read => Outcome::Read(Err(err)),
-        CallKind::Command => Outcome::Command(Err(err)),
-        CallKind::State => Outcome::State(DevState::Unknown),
-        CallKind::Status => Outcome::Status(err.errors[0].desc.clone()),
-        CallKind::Done => Outcome::Done(Err(err)),
-    }
+    typed::panicked(kind, ctx, &panic_text(&*panic))
 }
 
 /// Polls a future, catching a panic as an error.
@@ -340,16 +304,6 @@ type StateFn<T> = Arc<dyn Fn(Arc<T>, DeviceCtx) -> BoxFuture<'static, DevState> 
 type StatusFn<T> = Arc<dyn Fn(Arc<T>, DeviceCtx) -> BoxFuture<'static, String> + Send + Sync>;
 type CreateFn<T> = Arc<dyn Fn(&DeviceCtx) -> T + Send + Sync>;
 
-macro_rules! delegate {
-    ($( $(#[$m:meta])* $name:ident ( $($arg:ident : $t:ty),* ) ;)*) => {$(
-        $(#[$m])*
-        pub fn $name(mut self, $($arg: $t),*) -> Self {
-            self.inner = self.inner.$name($($arg),*);
-            self
-        }
-    )*};
-}
-
 /// An attribute of an Asyncio class whose devices hold a `T` (see [`super::Attr`] for
 /// the configuration methods, which are the same).
 pub struct AsyncAttr<T> {
@@ -368,54 +322,7 @@ impl<T: Send + Sync + 'static> AsyncAttr<T> {
         }
     }
 
-    delegate! {
-        /// Clients may read and write it.
-        read_write();
-        /// Clients may only write it.
-        write_only();
-        /// Read-only, with its set point taken from the writable attribute `w_attr`.
-        read_with_write(w_attr: &str);
-        /// Maximum elements per row.
-        max_dim_x(n: i32);
-        /// Maximum rows.
-        max_dim_y(n: i32);
-        /// Label.
-        label(s: &str);
-        /// Unit.
-        unit(s: &str);
-        /// Description.
-        description(s: &str);
-        /// Display format.
-        format(s: &str);
-        /// Smallest value clients may write.
-        min_value(v: f64);
-        /// Largest value clients may write.
-        max_value(v: f64);
-        /// Below this, the read quality is `ATTR_ALARM`.
-        min_alarm(v: f64);
-        /// Above this, the read quality is `ATTR_ALARM`.
-        max_alarm(v: f64);
-        /// Below this, the read quality is `ATTR_WARNING`.
-        min_warning(v: f64);
-        /// Above this, the read quality is `ATTR_WARNING`.
-        max_warning(v: f64);
-        /// Display level.
-        display_level(l: DispLevel);
-        /// The written value is memorized.
-        memorized();
-        /// Reading (and writing) is allowed only in these states.
-        allowed_in(states: &[DevState]);
-        /// Writing is allowed only in these states.
-        write_allowed_in(states: &[DevState]);
-        /// Polled from start-up every `ms` milliseconds.
-        polling_period(ms: u32);
-    }
-
-    /// A `DevEnum` attribute: `i16` values indexing these labels.
-    pub fn enum_labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
-        self.inner = self.inner.enum_labels(labels);
-        self
-    }
+    attr_config_methods!();
 
     /// How the device reads it: `|dev: Arc<T>, ctx| async move { Ok(value) }`.
     pub fn read<V, F, Fut>(mut self, f: F) -> Self
@@ -506,18 +413,7 @@ impl<T: Send + Sync + 'static> AsyncCmd<T> {
         }
     }
 
-    delegate! {
-        /// Allowed only in these states (else `API_CommandNotAllowed`).
-        allowed_in(states: &[DevState]);
-        /// Allowed in every state but these.
-        not_allowed_in(states: &[DevState]);
-        /// Describes the argument.
-        in_desc(s: &str);
-        /// Describes the result.
-        out_desc(s: &str);
-        /// Display level.
-        display_level(l: DispLevel);
-    }
+    cmd_config_methods!();
 }
 
 /// Defines an Asyncio device class whose devices hold a `T`, shared as an `Arc<T>` by the
@@ -621,53 +517,22 @@ impl<T: Send + Sync + 'static> AsyncClassBuilder<T> {
 
     /// The class.
     pub fn build(self) -> DeviceClass {
-        // The description (built-ins, order, default configurations) is the one the
-        // synchronous builder makes from the same attributes and commands.
-        let mut sync = ClassBuilder::new(&self.name, |_| ());
-        if let Some(d) = &self.description {
-            sync = sync.description(d);
-        }
-        let mut reads = Vec::with_capacity(self.attrs.len());
-        let mut writes = Vec::with_capacity(self.attrs.len());
-        for a in self.attrs {
-            reads.push(a.read);
-            writes.push(a.write);
-            sync = sync.attr(a.inner);
-        }
-        let mut named_runs = Vec::with_capacity(self.cmds.len());
-        for c in self.cmds {
-            named_runs.push((c.inner.def().name.clone(), c.run));
-            sync = sync.command(c.inner);
-        }
-        let info = (*sync.build().info).clone();
-        let runs = info
-            .commands
-            .iter()
-            .map(|d| {
-                if d.builtin.is_some() {
-                    return None;
-                }
-                named_runs
-                    .iter()
-                    .find(|(n, _)| *n == d.name)
-                    .map(|(_, r)| r.clone())
-            })
-            .collect();
+        let (info, table) = typed::describe(
+            &self.name,
+            self.description.as_deref(),
+            self.attrs
+                .into_iter()
+                .map(|a| (a.inner, a.read, a.write))
+                .collect(),
+            self.cmds.into_iter().map(|c| (c.inner, c.run)).collect(),
+        );
         let handlers = Arc::new(Handlers {
             create: self.create,
             init: self.init,
             delete: self.delete,
             state: self.state,
             status: self.status,
-            reads,
-            writes,
-            runs,
-            names: info
-                .attributes
-                .iter()
-                .map(|a| a.config.name.clone())
-                .collect(),
-            cmd_names: info.commands.iter().map(|c| c.name.clone()).collect(),
+            table,
         });
         let serialized = self.serialized;
         DeviceClass::from_async_parts(
@@ -689,11 +554,7 @@ struct Handlers<T> {
     delete: Option<HookFn<T>>,
     state: Option<StateFn<T>>,
     status: Option<StatusFn<T>>,
-    reads: Vec<Option<ReadFn<T>>>,
-    writes: Vec<Option<WriteFn<T>>>,
-    runs: Vec<Option<RunFn<T>>>,
-    names: Vec<String>,
-    cmd_names: Vec<String>,
+    table: Table<ReadFn<T>, WriteFn<T>, RunFn<T>>,
 }
 
 struct TypedAsyncDevice<T> {
@@ -706,14 +567,6 @@ impl<T> TypedAsyncDevice<T> {
     fn data(&self) -> Arc<T> {
         self.data.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
-}
-
-fn no_handler(what: &str, name: &str, ctx: &DeviceCtx) -> DevFailed {
-    DevFailed::new(
-        "API_NotSupportedFeature",
-        format!("{what} {name} has no implementation in this device"),
-        ctx.name(),
-    )
 }
 
 impl<T: Send + Sync + 'static> AsyncDevice for TypedAsyncDevice<T> {
@@ -740,29 +593,19 @@ impl<T: Send + Sync + 'static> AsyncDevice for TypedAsyncDevice<T> {
         let h = &self.handlers;
         Box::pin(async move {
             match call {
-                Call::Read(i) => Outcome::Read(match h.reads.get(i).and_then(Option::as_ref) {
-                    Some(f) => f(self.data(), ctx.clone()).await,
-                    None => {
-                        let name = h.names.get(i).map_or("?", String::as_str);
-                        Err(no_handler("reading attribute", name, ctx))
-                    }
+                Call::Read(i) => Outcome::Read(match h.table.read(i, ctx) {
+                    Ok(f) => f(self.data(), ctx.clone()).await,
+                    Err(e) => Err(e),
                 }),
-                Call::Write(i, v) => {
-                    Outcome::Done(match h.writes.get(i).and_then(Option::as_ref) {
-                        Some(f) => f(self.data(), ctx.clone(), v).await,
-                        // The framework keeps the set point anyway.
-                        None => Ok(()),
-                    })
-                }
-                Call::Command(i, arg) => {
-                    Outcome::Command(match h.runs.get(i).and_then(Option::as_ref) {
-                        Some(f) => f(self.data(), ctx.clone(), arg).await,
-                        None => {
-                            let name = h.cmd_names.get(i).map_or("?", String::as_str);
-                            Err(no_handler("command", name, ctx))
-                        }
-                    })
-                }
+                Call::Write(i, v) => Outcome::Done(match h.table.write(i) {
+                    Some(f) => f(self.data(), ctx.clone(), v).await,
+                    // The framework keeps the set point anyway.
+                    None => Ok(()),
+                }),
+                Call::Command(i, arg) => Outcome::Command(match h.table.command(i, ctx) {
+                    Ok(f) => f(self.data(), ctx.clone(), arg).await,
+                    Err(e) => Err(e),
+                }),
                 Call::State => Outcome::State(match &h.state {
                     Some(f) => f(self.data(), ctx.clone()).await,
                     None => ctx.get_state(),

@@ -43,7 +43,6 @@
 //!
 //! [`co_from_sync`] serves a Synchronous class from a Coroutine server.
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -52,9 +51,10 @@ use crate::idl::{CmdArgType, DevFailed, DevState, DispLevel};
 use crate::value::WriteValue;
 
 use super::builder::{AttrValueType, CommandType};
-use super::{
-    Attr, AttrReading, Call, ClassBuilder, Cmd, DeviceClass, DeviceCtx, Outcome, SyncDevice,
+use super::typed::{
+    self, attr_config_methods, cmd_config_methods, panic_text, panicked, CallKind, Table,
 };
+use super::{Attr, AttrReading, Call, Cmd, DeviceClass, DeviceCtx, Outcome, SyncDevice};
 
 /// A device whose code runs on a coroutine (Coroutine green mode), shared by the
 /// requests running at the same time.
@@ -84,7 +84,7 @@ pub fn run_job_co(dev: &dyn CoDevice, ctx: &DeviceCtx, calls: Vec<Call>) -> Vec<
     match catch_unwind(AssertUnwindSafe(|| dev.run_job(ctx, calls))) {
         Ok(o) => o,
         Err(p) => {
-            let what = panic_text(&p);
+            let what = panic_text(&*p);
             kinds.into_iter().map(|k| panicked(k, ctx, &what)).collect()
         }
     }
@@ -101,51 +101,7 @@ impl Outcome {
 fn run_caught<D: CoDevice + ?Sized>(dev: &D, ctx: &DeviceCtx, call: Call) -> Outcome {
     let kind = CallKind::of(&call);
     catch_unwind(AssertUnwindSafe(|| dev.run(ctx, call)))
-        .unwrap_or_else(|p| panicked(kind, ctx, &panic_text(&p)))
-}
-
-#[derive(Debug, Clone, Copy)]
-enum CallKind {
-    Read,
-    Command,
-    State,
-    Status,
-    Done,
-}
-
-impl CallKind {
-    fn of(call: &Call) -> Self {
-        match call {
-            Call::Read(_) => CallKind::Read,
-            Call::Command(..) => CallKind::Command,
-            Call::State => CallKind::State,
-            Call::Status => CallKind::Status,
-            Call::Write(..) | Call::Init => CallKind::Done,
-        }
-    }
-}
-
-fn panic_text(panic: &Box<dyn Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
-}
-
-fn panicked(kind: CallKind, ctx: &DeviceCtx, what: &str) -> Outcome {
-    let err = DevFailed::new(
-        "API_DeviceCodePanicked",
-        format!("device code panicked: {what}"),
-        ctx.name(),
-    );
-    match kind {
-        CallKind::Read => Outcome::Read(Err(err)),
-        CallKind::Command => Outcome::Command(Err(err)),
-        CallKind::State => Outcome::State(DevState::Unknown),
-        CallKind::Status => Outcome::Status(err.errors[0].desc.clone()),
-        CallKind::Done => Outcome::Done(Err(err)),
-    }
+        .unwrap_or_else(|p| panicked(kind, ctx, &panic_text(&*p)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -220,16 +176,6 @@ type StateFn<T> = Arc<dyn Fn(&T, &DeviceCtx) -> DevState + Send + Sync>;
 type StatusFn<T> = Arc<dyn Fn(&T, &DeviceCtx) -> String + Send + Sync>;
 type CreateFn<T> = Arc<dyn Fn(&DeviceCtx) -> T + Send + Sync>;
 
-macro_rules! delegate {
-    ($( $(#[$m:meta])* $name:ident ( $($arg:ident : $t:ty),* ) ;)*) => {$(
-        $(#[$m])*
-        pub fn $name(mut self, $($arg: $t),*) -> Self {
-            self.inner = self.inner.$name($($arg),*);
-            self
-        }
-    )*};
-}
-
 /// An attribute of a Coroutine class whose devices hold a `T` (see [`super::Attr`] for
 /// the configuration methods, which are the same).
 pub struct CoAttr<T> {
@@ -248,54 +194,7 @@ impl<T: Send + Sync + 'static> CoAttr<T> {
         }
     }
 
-    delegate! {
-        /// Clients may read and write it.
-        read_write();
-        /// Clients may only write it.
-        write_only();
-        /// Read-only, with its set point taken from the writable attribute `w_attr`.
-        read_with_write(w_attr: &str);
-        /// Maximum elements per row.
-        max_dim_x(n: i32);
-        /// Maximum rows.
-        max_dim_y(n: i32);
-        /// Label.
-        label(s: &str);
-        /// Unit.
-        unit(s: &str);
-        /// Description.
-        description(s: &str);
-        /// Display format.
-        format(s: &str);
-        /// Smallest value clients may write.
-        min_value(v: f64);
-        /// Largest value clients may write.
-        max_value(v: f64);
-        /// Below this, the read quality is `ATTR_ALARM`.
-        min_alarm(v: f64);
-        /// Above this, the read quality is `ATTR_ALARM`.
-        max_alarm(v: f64);
-        /// Below this, the read quality is `ATTR_WARNING`.
-        min_warning(v: f64);
-        /// Above this, the read quality is `ATTR_WARNING`.
-        max_warning(v: f64);
-        /// Display level.
-        display_level(l: DispLevel);
-        /// The written value is memorized.
-        memorized();
-        /// Reading (and writing) is allowed only in these states.
-        allowed_in(states: &[DevState]);
-        /// Writing is allowed only in these states.
-        write_allowed_in(states: &[DevState]);
-        /// Polled from start-up every `ms` milliseconds.
-        polling_period(ms: u32);
-    }
-
-    /// A `DevEnum` attribute: `i16` values indexing these labels.
-    pub fn enum_labels<S: AsRef<str>>(mut self, labels: &[S]) -> Self {
-        self.inner = self.inner.enum_labels(labels);
-        self
-    }
+    attr_config_methods!();
 
     /// How the device reads it: `|dev: &T, ctx| Ok(value)`.
     pub fn read<V, F>(mut self, f: F) -> Self
@@ -371,18 +270,7 @@ impl<T: Send + Sync + 'static> CoCmd<T> {
         }
     }
 
-    delegate! {
-        /// Allowed only in these states (else `API_CommandNotAllowed`).
-        allowed_in(states: &[DevState]);
-        /// Allowed in every state but these.
-        not_allowed_in(states: &[DevState]);
-        /// Describes the argument.
-        in_desc(s: &str);
-        /// Describes the result.
-        out_desc(s: &str);
-        /// Display level.
-        display_level(l: DispLevel);
-    }
+    cmd_config_methods!();
 }
 
 /// Defines a Coroutine device class whose devices hold a `T`, shared (`&T`) by the
@@ -473,53 +361,22 @@ impl<T: Send + Sync + 'static> CoClassBuilder<T> {
 
     /// The class.
     pub fn build(self) -> DeviceClass {
-        // The description (built-ins, order, default configurations) is the one the
-        // synchronous builder makes from the same attributes and commands.
-        let mut sync = ClassBuilder::new(&self.name, |_| ());
-        if let Some(d) = &self.description {
-            sync = sync.description(d);
-        }
-        let mut reads = Vec::with_capacity(self.attrs.len());
-        let mut writes = Vec::with_capacity(self.attrs.len());
-        for a in self.attrs {
-            reads.push(a.read);
-            writes.push(a.write);
-            sync = sync.attr(a.inner);
-        }
-        let mut named_runs = Vec::with_capacity(self.cmds.len());
-        for c in self.cmds {
-            named_runs.push((c.inner.def().name.clone(), c.run));
-            sync = sync.command(c.inner);
-        }
-        let info = (*sync.build().info).clone();
-        let runs = info
-            .commands
-            .iter()
-            .map(|d| {
-                if d.builtin.is_some() {
-                    return None;
-                }
-                named_runs
-                    .iter()
-                    .find(|(n, _)| *n == d.name)
-                    .map(|(_, r)| r.clone())
-            })
-            .collect();
+        let (info, table) = typed::describe(
+            &self.name,
+            self.description.as_deref(),
+            self.attrs
+                .into_iter()
+                .map(|a| (a.inner, a.read, a.write))
+                .collect(),
+            self.cmds.into_iter().map(|c| (c.inner, c.run)).collect(),
+        );
         let handlers = Arc::new(Handlers {
             create: self.create,
             init: self.init,
             delete: self.delete,
             state: self.state,
             status: self.status,
-            reads,
-            writes,
-            runs,
-            names: info
-                .attributes
-                .iter()
-                .map(|a| a.config.name.clone())
-                .collect(),
-            cmd_names: info.commands.iter().map(|c| c.name.clone()).collect(),
+            table,
         });
         DeviceClass::from_co_parts(
             info,
@@ -539,11 +396,7 @@ struct Handlers<T> {
     delete: Option<HookFn<T>>,
     state: Option<StateFn<T>>,
     status: Option<StatusFn<T>>,
-    reads: Vec<Option<ReadFn<T>>>,
-    writes: Vec<Option<WriteFn<T>>>,
-    runs: Vec<Option<RunFn<T>>>,
-    names: Vec<String>,
-    cmd_names: Vec<String>,
+    table: Table<ReadFn<T>, WriteFn<T>, RunFn<T>>,
 }
 
 struct TypedCoDevice<T> {
@@ -556,14 +409,6 @@ impl<T> TypedCoDevice<T> {
     fn data(&self) -> Arc<T> {
         self.data.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
-}
-
-fn no_handler(what: &str, name: &str, ctx: &DeviceCtx) -> DevFailed {
-    DevFailed::new(
-        "API_NotSupportedFeature",
-        format!("{what} {name} has no implementation in this device"),
-        ctx.name(),
-    )
 }
 
 impl<T: Send + Sync + 'static> CoDevice for TypedCoDevice<T> {
@@ -585,27 +430,17 @@ impl<T: Send + Sync + 'static> CoDevice for TypedCoDevice<T> {
     fn run(&self, ctx: &DeviceCtx, call: Call) -> Outcome {
         let h = &self.handlers;
         match call {
-            Call::Read(i) => Outcome::Read(match h.reads.get(i).and_then(Option::as_ref) {
-                Some(f) => f(&self.data(), ctx),
-                None => {
-                    let name = h.names.get(i).map_or("?", String::as_str);
-                    Err(no_handler("reading attribute", name, ctx))
-                }
-            }),
-            Call::Write(i, v) => Outcome::Done(match h.writes.get(i).and_then(Option::as_ref) {
+            Call::Read(i) => Outcome::Read(h.table.read(i, ctx).and_then(|f| f(&self.data(), ctx))),
+            Call::Write(i, v) => Outcome::Done(match h.table.write(i) {
                 Some(f) => f(&self.data(), ctx, v),
                 // The framework keeps the set point anyway.
                 None => Ok(()),
             }),
-            Call::Command(i, arg) => {
-                Outcome::Command(match h.runs.get(i).and_then(Option::as_ref) {
-                    Some(f) => f(&self.data(), ctx, arg),
-                    None => {
-                        let name = h.cmd_names.get(i).map_or("?", String::as_str);
-                        Err(no_handler("command", name, ctx))
-                    }
-                })
-            }
+            Call::Command(i, arg) => Outcome::Command(
+                h.table
+                    .command(i, ctx)
+                    .and_then(|f| f(&self.data(), ctx, arg)),
+            ),
             Call::State => Outcome::State(match &h.state {
                 Some(f) => f(&self.data(), ctx),
                 None => ctx.get_state(),
@@ -625,7 +460,7 @@ impl<T: Send + Sync + 'static> CoDevice for TypedCoDevice<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::ServerMode;
+    use crate::device::{ClassBuilder, ServerMode};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     struct Data {

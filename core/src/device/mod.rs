@@ -16,6 +16,7 @@ mod async_device;
 mod builder;
 mod class;
 mod co_device;
+mod typed;
 
 pub use async_device::{
     run_job_async, AsyncAttr, AsyncClassBuilder, AsyncCmd, AsyncDevice, AsyncMonitor,
