@@ -299,7 +299,7 @@ impl Cx {
             }
             timer.as_mut().poll(cx).map(|()| {
                 Err(Error::Timeout {
-                    device: "sys/tg_test/1".to_owned(),
+                    device: self.target.device.clone(),
                     operation: "result_within".to_owned(),
                     after: limit,
                 })

@@ -54,6 +54,31 @@ fn check_timeout(err: &Error, took: Duration, limit: Duration, what: &str) -> Ca
     Ok(())
 }
 
+/// The error of a call to a frozen server; if it answered, the failure says whether the
+/// server was still frozen (every thread stopped) and when the answer came.
+async fn frozen_err<T: std::fmt::Debug>(
+    cx: &Cx,
+    r: tango::Result<T>,
+    took: Duration,
+    what: &str,
+) -> Result<Error, String> {
+    match expect_err(r, what) {
+        Ok(e) => Ok(e),
+        Err(why) => {
+            let state = cx
+                .peer(|p| {
+                    Ok(format!(
+                        "server frozen: {}, pid {:?}",
+                        p.is_paused(),
+                        p.pid()
+                    ))
+                })
+                .await?;
+            Err(format!("{why} [{state}; answered after {took:?}]"))
+        }
+    }
+}
+
 /// Freezes the server around `body`, resuming it afterwards whatever happens.
 async fn while_frozen<T>(
     cx: &Cx,
@@ -78,15 +103,7 @@ pub async fn call_timeout(cx: &Cx) -> CaseResult {
             .call(dev.command_inout("DevLong", 1).timeout(CALL_TIMEOUT))
             .await;
         let took = t.elapsed();
-        let e = match expect_err(r, "DevLong(1) to a frozen server") {
-            Ok(e) => e,
-            Err(why) => {
-                let paused = cx
-                    .peer(|p| Ok(format!("paused {} pid {:?}", p.is_paused(), p.pid())))
-                    .await?;
-                return Err(format!("{why} [{paused}, {took:?}]"));
-            }
-        };
+        let e = frozen_err(cx, r, took, "DevLong(1) to a frozen server").await?;
         check_timeout(&e, took, CALL_TIMEOUT, "DevLong(1)")
     })
     .await?;
@@ -111,7 +128,7 @@ pub async fn proxy_timeout(cx: &Cx) -> CaseResult {
         let t = Instant::now();
         let r = cx.call(dev.read_attribute("double_scalar")).await;
         let took = t.elapsed();
-        let e = expect_err(r, "read from a frozen server")?;
+        let e = frozen_err(cx, r, took, "read from a frozen server").await?;
         check_timeout(&e, took, CALL_TIMEOUT, "read_attribute")
     })
     .await?;
