@@ -4,7 +4,8 @@
 //! commands, queries...) as async code over a [`Transport`]. Two transports live here:
 //!
 //! * [`Connection`], blocking: one shared TCP connection per server, pipelined between
-//!   threads; the Synchronous [`DeviceProxy`] runs on it;
+//!   threads; the Synchronous [`DeviceProxy`] runs on it, and its queued calls
+//!   ([`Connection::call_queued`]: no thread parked per call) carry the green Futures mode;
 //! * [`AsyncConnection<R>`], for any async runtime `R` that implements [`AsyncRuntime`]
 //!   (connect, spawn, sleep): many requests in flight on one connection, a reader task
 //!   routing replies, timeouts and dropped futures cancelling their request.
@@ -33,4 +34,4 @@ pub use error::{Error, Result};
 pub use info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};
 pub use proxy::{DeviceProxy, DEFAULT_TIMEOUT};
 pub use proxy_core::ProxyCore;
-pub use transport::{CallSite, Connection, Transport};
+pub use transport::{CallSite, Connection, Drive, Offload, Transport};

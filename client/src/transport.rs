@@ -16,11 +16,17 @@
 //! are pipelined (one write each, under a short lock) and one waiting caller at a time
 //! reads the socket and hands every reply to its caller (leader/follower), so a slow
 //! command on one device does not hold up calls to other devices of the same server.
+//!
+//! The same connection also carries *queued* calls ([`Connection::call_queued`], in
+//! `transport_queued.rs`): written at once, their futures completed by whoever reads (a
+//! caller in [`Connection::drive`], else a reader thread of the connection), with no
+//! thread parked per call. The green Futures mode runs on them.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use tango_core::client::{ClientConnection, Event, Reply, RequestId};
@@ -28,6 +34,11 @@ use tango_core::giop::Version;
 use tango_core::ops::Operation;
 
 use crate::error::{Error, Result};
+
+#[path = "transport_queued.rs"]
+mod queued;
+use queued::wake_all;
+pub use queued::{Drive, Offload};
 
 /// Read buffer size: big enough that a typical reply arrives in one `read`.
 const READ_CHUNK: usize = 64 * 1024;
@@ -126,6 +137,17 @@ enum Delivery {
     Failed(String),
     /// The server's `CloseConnection` listed the request as unanswered: it never ran.
     Retry,
+    /// A queued request's deadline passed (its id is abandoned).
+    TimedOut,
+}
+
+/// A caller waiting for a delivery.
+enum Waiter {
+    /// A blocking caller, asleep on its own condition variable.
+    Thread(Arc<Condvar>),
+    /// A future of [`Connection::call_queued`], woken when the delivery comes or its
+    /// deadline passes.
+    Task { waker: Waker, deadline: Instant },
 }
 
 #[derive(Default)]
@@ -135,36 +157,62 @@ struct State {
     /// A caller is reading the socket for everybody.
     reading: bool,
     /// Requests whose callers wait for a delivery, each with the condition variable its
-    /// caller sleeps on: a reply wakes only its own caller, not every waiting thread.
-    waiting: HashMap<RequestId, Arc<Condvar>>,
+    /// caller sleeps on (or its future's waker): a reply wakes only its own caller, not
+    /// every waiting thread.
+    waiting: HashMap<RequestId, Waiter>,
     delivered: HashMap<RequestId, Delivery>,
+    /// The queued requests (`transport_queued.rs`).
+    queued: queued::Queued,
 }
 
 impl State {
     /// Hands `d` to the caller of `id` (if it still waits) and wakes that caller only.
     fn deliver(&mut self, id: RequestId, d: Delivery) {
-        if let Some(cv) = self.waiting.remove(&id) {
-            self.delivered.insert(id, d);
-            cv.notify_one();
+        match self.waiting.remove(&id) {
+            Some(Waiter::Thread(cv)) => {
+                self.delivered.insert(id, d);
+                cv.notify_one();
+            }
+            Some(Waiter::Task { waker, deadline }) => {
+                self.delivered.insert(id, d);
+                self.queued.done(id, deadline, waker);
+            }
+            None => {}
         }
     }
 
     /// The connection is gone: every waiting caller gets `detail`.
     fn fail_all(&mut self, detail: &str) {
         self.live = None;
-        for (id, cv) in self.waiting.drain() {
+        for (id, waiter) in self.waiting.drain() {
             self.delivered
                 .insert(id, Delivery::Failed(detail.to_owned()));
-            cv.notify_one();
+            match waiter {
+                Waiter::Thread(cv) => cv.notify_one(),
+                Waiter::Task { waker, .. } => self.queued.to_wake.push(waker),
+            }
         }
+        self.queued.clear();
     }
 
-    /// The reader is leaving: one waiting caller takes the reading over.
+    /// The futures to wake once the lock is released.
+    fn take_wakers(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.queued.to_wake)
+    }
+
+    /// The reader is leaving: one waiting caller takes the reading over (the reader
+    /// thread of the queued requests, if any wait).
     fn pass_reading_on(&self) {
-        if !self.reading {
-            if let Some(cv) = self.waiting.values().next() {
-                cv.notify_one();
-            }
+        if self.reading {
+            return;
+        }
+        if self.queued.any() {
+            self.queued.reading_is_free();
+            return;
+        }
+        // with no queued request waiting, every waiter is a thread
+        if let Some(Waiter::Thread(cv)) = self.waiting.values().next() {
+            cv.notify_one();
         }
     }
 }
@@ -363,6 +411,9 @@ impl Connection {
         if let Err(e) = live.send(&bytes, left) {
             let alone = st.waiting.is_empty();
             st.fail_all(&e.to_string());
+            let wakers = st.take_wakers();
+            drop(st);
+            wake_all(wakers);
             return match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Err(timed_out()),
                 // The peer reset a connection we had not used since it was checked:
@@ -374,7 +425,7 @@ impl Connection {
             };
         }
         let wake = Arc::new(Condvar::new());
-        st.waiting.insert(id, wake.clone());
+        st.waiting.insert(id, Waiter::Thread(wake.clone()));
         loop {
             if let Some(d) = st.delivered.remove(&id) {
                 st.pass_reading_on();
@@ -387,6 +438,7 @@ impl Connection {
                     }
                     Delivery::Failed(detail) => Err(self.lost(operation, detail)),
                     Delivery::Retry => Ok(Attempt::Retry),
+                    Delivery::TimedOut => Err(timed_out()),
                 };
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -416,6 +468,14 @@ impl Connection {
             st = self.lock();
             st.reading = false;
             self.absorb(&mut st, generation, reader, read);
+            if !st.queued.to_wake.is_empty() {
+                // replies to queued requests came too: wake their futures unlocked
+                let wakers = st.take_wakers();
+                drop(st);
+                wake_all(wakers);
+                st = self.lock();
+                st.queued.replies_handed_out();
+            }
         }
     }
 
