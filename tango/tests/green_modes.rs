@@ -498,7 +498,7 @@ fn submit_gives_a_handle_with_result_done_and_result_timeout() {
             assert_eq!(pending.result().unwrap(), DevState::Moving);
             assert!(t.elapsed() >= Duration::from_millis(300));
         } else {
-            // a handle in Synchronous mode runs on the pool too
+            // a handle in Synchronous mode runs queued too
             let mut spins = 0;
             while !pending.done() {
                 thread::sleep(Duration::from_millis(5));
@@ -556,6 +556,127 @@ fn cancel_and_drop_leave_the_connection_healthy() {
     assert!(!done.cancel(), "nothing to cancel once completed");
     // the two cancelled calls had been sent: 5 requests in all
     assert_eq!(server.requests.load(Ordering::SeqCst), 5);
+}
+
+/// The blocking transport's shared connection to the mock server (the one the green
+/// proxies of Synchronous and Futures modes use).
+fn shared_connection(port: u16) -> Arc<tango_client::Connection> {
+    <tango_client::Connection as tango_client::Transport>::for_endpoint("127.0.0.1", port)
+}
+
+/// Waits until `cond` holds (at most 2 s).
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(2), "never: {what}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn cancelling_a_submitted_call_abandons_its_request_at_once() {
+    let server = MockServer::start(|op, seen| match (op, seen) {
+        // the cancelled call of each mode (3 calls per mode)
+        ("_get_state", 0 | 3) => Action::State(Duration::from_millis(600), DevState::Fault),
+        _ => on(),
+    });
+    for mode in [FUTURES, SYNC] {
+        let dev = connect(&server.device(), mode);
+        let conn = shared_connection(server.port);
+        let sent = server.requests.load(Ordering::SeqCst);
+        let pending = dev.state().submit();
+        eventually("the request reached the server", || {
+            server.requests.load(Ordering::SeqCst) == sent + 1
+        });
+        assert_eq!(conn.in_flight(), 1, "{mode}: the connection waits for it");
+        assert!(pending.cancel());
+        // no thread keeps waiting for the reply: the request id is abandoned now
+        assert_eq!(conn.in_flight(), 0, "{mode}: cancel abandons the request");
+        // the late FAULT is dropped; the connection is the same and healthy
+        assert_eq!(dev.state().wait().unwrap(), DevState::On);
+        thread::sleep(Duration::from_millis(700));
+        assert_eq!(dev.state().submit().result().unwrap(), DevState::On);
+        assert_eq!(conn.in_flight(), 0);
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_submitted_or_awaited_call_times_out_on_time_and_its_late_reply_is_dropped() {
+    let server = MockServer::start(|op, seen| match (op, seen) {
+        ("_get_state", 0 | 1) => Action::State(Duration::from_millis(500), DevState::Fault),
+        _ => on(),
+    });
+    let dev = connect(&server.device(), FUTURES);
+    let conn = shared_connection(server.port);
+    let short = Duration::from_millis(100);
+
+    let t = Instant::now();
+    let pending = dev.state().timeout(short).submit();
+    assert_timeout(pending.result(), short);
+    let waited = t.elapsed();
+    assert!(
+        waited >= short && waited < Duration::from_millis(400),
+        "{waited:?}"
+    );
+    assert_eq!(conn.in_flight(), 0, "the timed-out request is abandoned");
+
+    let t = Instant::now();
+    assert_timeout(block_on(dev.state().timeout(short).into_future()), short);
+    let waited = t.elapsed();
+    assert!(
+        waited >= short && waited < Duration::from_millis(400),
+        "{waited:?}"
+    );
+    assert_eq!(conn.in_flight(), 0);
+
+    // the two late FAULT replies arrive while these calls run, and are dropped
+    let pending: Vec<_> = (0..4).map(|_| dev.state().submit()).collect();
+    thread::sleep(Duration::from_millis(500));
+    for p in pending {
+        assert_eq!(p.result().unwrap(), DevState::On);
+    }
+    assert_eq!(block_on(dev.state().into_future()).unwrap(), DevState::On);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_submitted_call_connects_without_blocking_the_caller() {
+    // no server yet: the connect is refused, and reported through the handle
+    let port = closed_port();
+    let dev = connect(&device_at(port), FUTURES);
+    let err = dev.state().submit().result().unwrap_err();
+    assert!(matches!(err, Error::ServerNotRunning { .. }), "{err}");
+
+    // once it runs, a submitted call opens the connection (on the worker pool) and
+    // returns its handle at once; so does wait_until_ready, pausing between pings
+    let starter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        MockServer::on(TcpListener::bind(("127.0.0.1", port)).unwrap(), |_, _| {
+            Action::State(Duration::from_millis(200), DevState::Alarm)
+        })
+    });
+    let t = Instant::now();
+    let ready = dev.wait_until_ready(Duration::from_secs(3)).submit();
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "submit does not wait"
+    );
+    ready.result().unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    let server = starter.join().unwrap();
+    let t = Instant::now();
+    let state = dev.state().submit();
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "submit does not wait"
+    );
+    assert_eq!(state.result().unwrap(), DevState::Alarm);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
 }
 
 // ---------------------------------------------------------------------------------------

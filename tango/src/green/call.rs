@@ -5,11 +5,13 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::blocking::{run, with_deadline};
+use tango_client::{Connection, Drive};
+
+use super::blocking::{queued_now, run, with_deadline, Queued};
 #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
 use super::runtime;
 #[cfg(not(all(
@@ -55,10 +57,12 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// Sleeps the way the backend waits: the thread (Blocking), the coroutine (May), the
-    /// task (the async runtimes).
+    /// Sleeps the way the backend waits: the thread (Blocking, or its timer when the call
+    /// runs queued), the coroutine (May), the task (the async runtimes).
     pub(crate) async fn sleep(self, d: Duration) {
         match self.backend {
+            // a queued call (submit, .await) must not block the thread that polls it
+            Backend::Blocking if queued_now() => pool::sleep(d).await,
             Backend::Blocking => std::thread::sleep(d),
             #[cfg(feature = "coroutine")]
             Backend::May => may::coroutine::sleep(d),
@@ -81,8 +85,8 @@ type Job<T> = Box<dyn FnOnce(Ctx) -> BoxFuture<T> + Send>;
 /// A deadline and the whole timeout it came from.
 pub(crate) type Deadline = Option<(Instant, Duration)>;
 
-/// How long a waiter gives a worker past the call's deadline to report the transport's
-/// own timeout, before it reports the timeout itself (a queued call, a saturated pool).
+/// How long a waiter gives a call past its deadline to report the transport's own
+/// timeout, before it reports the timeout itself (a connect queued on a busy pool).
 const GRACE: Duration = Duration::from_millis(100);
 
 /// One network operation of a [`DeviceProxy`](super::DeviceProxy) or
@@ -90,7 +94,7 @@ const GRACE: Duration = Duration::from_millis(100);
 /// the method was called. Nothing is sent until it is run:
 ///
 /// * [`wait`](Call::wait) (PyTango's `wait=True`): the result, as the synchronous call
-///   gives it; in Futures mode the call runs on the worker pool while the caller waits;
+///   gives it (in Futures mode too: the call runs on the caller's thread);
 /// * [`submit`](Call::submit) (`wait=False`): a [`Pending`] handle at once;
 /// * `.await` (through [`IntoFuture`]): a future for any executor;
 /// * [`timeout`](Call::timeout) before any of them: the per-call override of the proxy's
@@ -186,8 +190,8 @@ impl<T: Send + 'static> Call<T> {
         self.operation
     }
 
-    /// Runs the call and returns its result (`wait=True`). Synchronous: on this thread.
-    /// Futures: on the worker pool, this thread waiting (inline when already on a worker).
+    /// Runs the call and returns its result (`wait=True`). Synchronous and Futures: on
+    /// this thread (the blocking transport; its timeout bounds the call).
     /// Coroutine: on this thread or coroutine, which the may transport parks (only the
     /// coroutine, when called from one) while it waits. Asyncio: outside any async
     /// runtime, drives the call to completion with the runtime's `block_on` (see
@@ -197,20 +201,25 @@ impl<T: Send + 'static> Call<T> {
         match self.mode {
             Err(ref e) => Err(e.clone()),
             Ok(GreenMode::Synchronous) => self.run_here(),
-            Ok(GreenMode::Futures) if pool::on_worker() => self.run_here(),
-            Ok(GreenMode::Futures) => self.submit_to_pool().result(),
+            // PyTango's wait=True: the synchronous result, so the synchronous way (no
+            // hand-off to another thread and back)
+            Ok(GreenMode::Futures) => self.run_here(),
             Ok(GreenMode::Coroutine) => self.wait_coroutine(),
             Ok(GreenMode::Asyncio) => self.wait_asyncio(),
         }
     }
 
     /// Starts the call without waiting (`wait=False`) and returns its handle. In
-    /// Synchronous and Futures modes the call runs on the worker pool; in Coroutine mode
-    /// in a new may coroutine; in Asyncio mode as a task of the chosen runtime.
+    /// Synchronous and Futures modes the request is written now from this thread and the
+    /// call completes when its reply is read, by whoever reads the connection (a thread
+    /// waiting in [`Pending::result`], else the connection's reader thread): no thread is
+    /// parked for it (opening a connection, which blocks, runs on the worker pool). In
+    /// Coroutine mode it runs in a new may coroutine; in Asyncio mode as a task of the
+    /// chosen runtime.
     pub fn submit(self) -> Pending<T> {
         match self.mode {
             Err(ref e) => Pending::finished(self.device.clone(), self.operation, Err(e.clone())),
-            Ok(GreenMode::Synchronous | GreenMode::Futures) => self.submit_to_pool(),
+            Ok(GreenMode::Synchronous | GreenMode::Futures) => self.submit_queued(),
             Ok(GreenMode::Coroutine) => self.submit_coroutine(),
             Ok(GreenMode::Asyncio) => self.submit_asyncio(),
         }
@@ -248,22 +257,33 @@ impl<T: Send + 'static> Call<T> {
             deadline,
             device: self.device.clone(),
             operation: self.operation,
+            task: None,
         };
         (completer, pending)
     }
 
-    fn submit_to_pool(self) -> Pending<T> {
+    /// The call's future on the blocking backend, run queued: its requests are written
+    /// when it is polled and it is woken by the connection's reader thread (see
+    /// [`super::blocking`]); no thread blocks for it.
+    fn queued_future(self) -> BoxFuture<T> {
         let deadline = self.deadline();
         let ctx = self.ctx(Backend::Blocking, deadline);
-        let (completer, pending) = self.handle(deadline);
         let job = self.job;
-        pool::spawn(move || {
-            if completer.slot.cancelled.load(Ordering::Acquire) {
-                return; // cancelled while queued: never sent
-            }
-            let result = with_deadline(deadline, || run(job(ctx)));
-            completer.complete(finish(result, deadline));
-        });
+        let fut: BoxFuture<T> = Box::pin(async move { finish(job(ctx).await, deadline) });
+        Box::pin(Queued::new(deadline, fut))
+    }
+
+    /// Starts the call queued, as a [`Task`] polled first here (so its request leaves at
+    /// once, from this thread) and then by whoever wakes it: the connection's reader
+    /// thread completes the handle directly.
+    fn submit_queued(self) -> Pending<T> {
+        let (completer, mut pending) = self.handle(self.deadline());
+        let fut = self.queued_future();
+        let task = Task::new(Box::pin(async move {
+            completer.complete(fut.await);
+        }));
+        pending.task = Some(task.clone());
+        task.run();
         pending
     }
 
@@ -424,11 +444,13 @@ impl<T: Send + 'static> IntoFuture for Call<T> {
     type Output = Result<T>;
     type IntoFuture = CallFuture<T>;
 
-    /// Synchronous, Futures and Coroutine modes: the call runs on the worker pool (in a
-    /// may coroutine for Coroutine) when first polled, and wakes the task when done: no
-    /// executor thread is blocked, on any runtime. Asyncio: the runtime's future itself
-    /// is polled (or, with only the `tokio` feature and no tokio runtime current, a task
-    /// on tango's own tokio runtime is awaited).
+    /// Synchronous and Futures modes: the call's future on the blocking transport run
+    /// queued (its request written when first polled, the task woken by the
+    /// connection's reader thread when the reply comes): no executor thread is blocked,
+    /// on any runtime. Coroutine: the call runs in a may coroutine and wakes the task
+    /// when done. Asyncio: the runtime's future itself is polled (or, with only the
+    /// `tokio` feature and no tokio runtime current, a task on tango's own tokio runtime
+    /// is awaited).
     fn into_future(self) -> CallFuture<T> {
         CallFuture {
             state: FutureState::Start(Some(self)),
@@ -477,7 +499,7 @@ impl<T: Send + 'static> Future for CallFuture<T> {
             self.state = match call.mode {
                 Err(e) => return Poll::Ready(Err(e)),
                 Ok(GreenMode::Synchronous | GreenMode::Futures) => {
-                    FutureState::Running(call.submit_to_pool())
+                    FutureState::Direct(call.queued_future())
                 }
                 Ok(GreenMode::Coroutine) => FutureState::Running(call.submit_coroutine()),
                 Ok(GreenMode::Asyncio) => Self::start_asyncio(call),
@@ -512,7 +534,7 @@ impl<T: Send + 'static> CallFuture<T> {
     }
 }
 
-/// Where a worker leaves a call's result for its [`Pending`] handle.
+/// Where a call leaves its result for its [`Pending`] handle.
 struct Slot<T> {
     state: Mutex<SlotState<T>>,
     changed: Condvar,
@@ -523,6 +545,8 @@ struct SlotState<T> {
     result: Option<Result<T>>,
     finished: bool,
     waker: Option<Waker>,
+    /// Threads asleep on `changed` (no notification without one: it costs a system call).
+    sleepers: usize,
 }
 
 impl<T> Slot<T> {
@@ -532,6 +556,7 @@ impl<T> Slot<T> {
                 result: None,
                 finished: false,
                 waker: None,
+                sleepers: 0,
             }),
             changed: Condvar::new(),
             cancelled: AtomicBool::new(false),
@@ -543,19 +568,137 @@ impl<T> Slot<T> {
     }
 
     fn finish(&self, result: Result<T>) {
-        let waker = {
+        let (waker, sleepers) = {
             let mut st = self.lock();
             if st.finished {
                 return;
             }
             st.result = Some(result);
             st.finished = true;
-            st.waker.take()
+            (st.waker.take(), st.sleepers)
         };
-        self.changed.notify_all();
+        if sleepers > 0 {
+            self.changed.notify_all();
+        }
         if let Some(w) = waker {
             w.wake();
         }
+    }
+}
+
+/// A queued call of the blocking backend running without a thread of its own: polled
+/// first by the thread that submits it (its request leaves from there), then by whatever
+/// wakes it — the connection's reader thread when the reply comes (which so completes
+/// the [`Pending`] itself), a pool worker when a connection it waited for is open, the
+/// timer. A wake during a poll makes the poller poll again; a cancel drops the future
+/// (abandoning its request) as soon as nobody polls it.
+pub(crate) struct Task {
+    state: Mutex<TaskState>,
+}
+
+struct TaskState {
+    fut: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The connection its last request went to: a waiter drives it (see
+    /// [`Pending::result`]).
+    waits_on: Option<Weak<Connection>>,
+    /// Being polled right now (the future is out of `fut`).
+    polling: bool,
+    /// Woken while being polled: poll again.
+    woken: bool,
+    cancelled: bool,
+}
+
+impl Task {
+    fn new(fut: Pin<Box<dyn Future<Output = ()> + Send>>) -> Arc<Task> {
+        Arc::new(Task {
+            state: Mutex::new(TaskState {
+                fut: Some(fut),
+                waits_on: None,
+                polling: false,
+                woken: false,
+                cancelled: false,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TaskState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Polls the future on this thread, unless another thread polls it now (which then
+    /// polls once more).
+    fn run(self: &Arc<Self>) {
+        let mut fut = {
+            let mut st = self.lock();
+            if st.polling {
+                st.woken = true;
+                return;
+            }
+            match st.fut.take() {
+                Some(fut) => {
+                    st.polling = true;
+                    fut
+                }
+                None => return, // done or cancelled
+            }
+        };
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            drop(Connection::take_last_queued());
+            // a panic ends the call (its handle reports API_WorkerFailed), not the thread
+            let ready = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fut.as_mut().poll(&mut cx).is_ready()
+            }))
+            .unwrap_or(true);
+            let sent_to = Connection::take_last_queued();
+            let mut st = self.lock();
+            if sent_to.is_some() {
+                st.waits_on = sent_to;
+            }
+            if ready || st.cancelled {
+                st.polling = false;
+                drop(st);
+                drop(fut); // outside the lock: dropping abandons a request
+                return;
+            }
+            if st.woken {
+                st.woken = false;
+                continue;
+            }
+            st.fut = Some(fut);
+            st.polling = false;
+            return;
+        }
+    }
+
+    /// The connection the call waits on, if it waits for a reply.
+    fn waits_on(&self) -> Option<Arc<Connection>> {
+        let st = self.lock();
+        if st.fut.is_none() && !st.polling {
+            return None; // done or cancelled
+        }
+        st.waits_on.as_ref()?.upgrade()
+    }
+
+    /// Drops the future now, or as soon as its current poll ends.
+    fn cancel(&self) {
+        let fut = {
+            let mut st = self.lock();
+            st.cancelled = true;
+            st.fut.take()
+        };
+        drop(fut);
+    }
+}
+
+impl std::task::Wake for Task {
+    fn wake(self: Arc<Self>) {
+        self.run();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.run();
     }
 }
 
@@ -589,17 +732,21 @@ impl<T> Drop for Completer<T> {
 /// A call started without waiting: PyTango's future of `wait=False`.
 ///
 /// It is also a [`Future`] (await it on any executor). Dropping it before the call
-/// completes cancels the call: a call still queued is never sent; a call already sent
-/// cannot be recalled from the blocking or coroutine transport, so its worker (or
-/// coroutine) waits for the reply or the timeout (whichever comes first), and the result
-/// is discarded. In Asyncio mode the call's task ends at its next wake-up, abandoning the
-/// request (its late reply is dropped by the connection).
+/// completes cancels the call. In Synchronous and Futures modes the call is dropped at
+/// once: a request not sent yet (waiting for its connection) is never sent, a request in
+/// flight is abandoned (its late reply is dropped by the connection, which stays
+/// healthy). In Asyncio mode the call's task ends at its next wake-up, abandoning the
+/// request the same way. A Coroutine call already sent cannot be recalled from the may
+/// transport: its coroutine waits for the reply or the timeout, and the result is
+/// discarded.
 #[must_use = "dropping a Pending cancels its call"]
 pub struct Pending<T> {
     slot: Arc<Slot<T>>,
     deadline: Deadline,
     device: Arc<str>,
     operation: &'static str,
+    /// The queued call (Synchronous and Futures modes), dropped on cancel.
+    task: Option<Arc<Task>>,
 }
 
 impl<T> fmt::Debug for Pending<T> {
@@ -621,6 +768,7 @@ impl<T> Pending<T> {
             deadline: None,
             device,
             operation,
+            task: None,
         }
     }
 
@@ -631,6 +779,11 @@ impl<T> Pending<T> {
 
     /// Waits for the call's result. With a call timeout, waits no longer than it: past
     /// it, [`Error::Timeout`] (and the call is cancelled).
+    ///
+    /// In Synchronous and Futures modes a waiting thread reads the connection itself
+    /// (for every call on it, not only this one) instead of sleeping until the
+    /// connection's reader thread hands the reply over: a program that keeps many calls
+    /// in flight and waits for them in turn does all its I/O on its own thread.
     pub fn result(self) -> Result<T> {
         let limit = self.deadline.map(|(d, _)| d + GRACE);
         match self.wait_until(limit) {
@@ -663,6 +816,13 @@ impl<T> Pending<T> {
         if may::coroutine::is_coroutine() {
             return self.wait_in_coroutine(limit);
         }
+        // a queued call waiting for a reply: read it ourselves rather than sleep until the
+        // connection's reader thread hands it over (see Connection::drive)
+        if let Some(conn) = self.task.as_ref().and_then(|t| t.waits_on()) {
+            if conn.drive(&mut || self.done(), limit) == Drive::TimedOut && !self.done() {
+                return None;
+            }
+        }
         let mut st = self.slot.lock();
         loop {
             if let Some(r) = st.result.take() {
@@ -671,17 +831,24 @@ impl<T> Pending<T> {
             if st.finished {
                 return Some(Err(self.taken()));
             }
-            st = match limit {
-                None => self
-                    .slot
-                    .changed
-                    .wait(st)
-                    .unwrap_or_else(|p| p.into_inner()),
+            let left = match limit {
+                None => None,
                 Some(limit) => {
                     let left = limit.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return None;
                     }
+                    Some(left)
+                }
+            };
+            st.sleepers += 1;
+            st = match left {
+                None => self
+                    .slot
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(|p| p.into_inner()),
+                Some(left) => {
                     self.slot
                         .changed
                         .wait_timeout(st, left)
@@ -689,6 +856,7 @@ impl<T> Pending<T> {
                         .0
                 }
             };
+            st.sleepers -= 1;
         }
     }
 
@@ -743,6 +911,9 @@ impl<T> Pending<T> {
 impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
         self.slot.cancelled.store(true, Ordering::Release);
+        if let Some(task) = self.task.take() {
+            task.cancel();
+        }
     }
 }
 

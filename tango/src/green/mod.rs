@@ -1,6 +1,7 @@
 //! Green modes: the same [`DeviceProxy`] and [`AttributeProxy`] operations, run the way
-//! the program needs — blocking the caller, on a worker pool, in a coroutine, or on an
-//! async runtime — chosen globally, per proxy, and changeable at any time, as PyTango does.
+//! the program needs — blocking the caller, in flight without a thread each, in a
+//! coroutine, or on an async runtime — chosen globally, per proxy, and changeable at any
+//! time, as PyTango does.
 //!
 //! Every network operation (the constructors included) returns a [`Call`]:
 //!
@@ -18,15 +19,26 @@
 //! ```
 //!
 //! and `dev.state().await` works on any executor (in Synchronous and Futures modes the
-//! call runs on the worker pool and wakes the task when done; the executor's thread is
-//! never blocked).
+//! request is written when the future is first polled and the task is woken when the
+//! reply has been read; the executor's thread is never blocked).
 //!
 //! | mode | `wait()` | `submit()` | `.await` |
 //! |---|---|---|---|
-//! | Synchronous | runs on the caller's thread | runs on the worker pool | worker pool |
-//! | Futures | runs on the worker pool, the caller waits | worker pool | worker pool |
+//! | Synchronous | runs on the caller's thread | queued: written now, no thread per call | queued, waking the task |
+//! | Futures | runs on the caller's thread | queued: written now, no thread per call | queued, waking the task |
 //! | Coroutine | on the caller's thread or may coroutine (only the coroutine is parked) | in a new may coroutine | in a may coroutine, waking the task |
 //! | Asyncio | `block_on` of the runtime (refused inside a tokio runtime) | a task of the runtime | the runtime's future |
+//!
+//! *Queued* (Synchronous and Futures `submit()` and `.await`): the blocking transport's
+//! non-blocking path (`tango_client::Connection::call_queued`). The request is written at
+//! once from the submitting thread (or gathered with others into one write when replies
+//! are being handed out); the call completes when its reply is read, by a thread waiting
+//! in [`Pending::result`] (which reads the connection for every call on it) or else by
+//! the connection's reader thread (one per connection, stopped when idle). A call costs
+//! no thread, so thousands can be in flight; opening a TCP connection, which blocks, runs
+//! on a small pool ([`FUTURES_WORKERS`] threads at most, started on demand). A timeout or
+//! a dropped handle abandons the request id at once: the late reply is dropped and the
+//! connection stays healthy.
 //!
 //! Coroutine needs the cargo feature `coroutine` (the may transport of tango-coroutine);
 //! Asyncio needs `tokio`, `smol` or `async-std` (their shared async transports). Without
@@ -74,7 +86,8 @@ pub use runtime::OWN_TOKIO_WORKERS;
 pub enum GreenMode {
     /// A call blocks the calling thread until it completes (the default).
     Synchronous,
-    /// Calls run on a shared pool of worker threads; `submit()` gives a future-like handle.
+    /// `submit()` gives a future-like handle, the calls in flight without a thread each
+    /// (`wait()` gives the synchronous result).
     Futures,
     /// Calls run as `may` coroutines: a call that looks blocking lets other coroutines run
     /// (PyTango's gevent mode). Needs the cargo feature `coroutine`.
