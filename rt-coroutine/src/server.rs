@@ -1,14 +1,20 @@
 //! A Tango device server in Coroutine green mode (PyTango's Gevent server) on `may`: the
-//! coroutine adapter of the core's [`Dispatcher`].
+//! coroutine adapter of the core's
+//! [`Dispatcher`](tango_core::server::Dispatcher). What is not I/O (the devices, the
+//! admin device, controls, polling, framing) is the core's
+//! [`ServerCore`](tango_core::server::adapter::ServerCore), shared with the async server;
+//! its futures complete at once for Coroutine devices and are driven with
+//! [`ready`](tango_core::server::adapter::ready).
 //!
 //! One coroutine accepts connections and one coroutine per connection at a time reads
 //! GIOP messages. A request that needs device code runs on the coroutine that read it,
 //! which first hands the reading on to an idle coroutine of the connection (kept for
 //! reuse; a new one only when none is idle), so requests pipelined on one connection,
 //! and requests to one device, run concurrently: there is no monitor lock. A sequential
-//! client thus costs no coroutine start and no wake-up on the reply's path. A command that parks its coroutine (`may::coroutine::sleep`,
-//! a `may` socket, a coroutine [`crate::DeviceProxy`] call) does not hold up a read of an
-//! attribute of the same device. Replies are written under a per-connection
+//! client thus costs no coroutine start and no wake-up on the reply's path. A command
+//! that parks its coroutine (`may::coroutine::sleep`, a `may` socket, a coroutine
+//! [`crate::DeviceProxy`] call) does not hold up a read of an attribute of the same
+//! device. Replies are written under a per-connection
 //! `may::sync::Mutex` (a contended lock parks the coroutine), in the order they are
 //! ready. A polling coroutine reads polled attributes and commands at their period.
 //!
