@@ -2,9 +2,9 @@
 //! coroutine adapter of the core's
 //! [`Dispatcher`](tango_core::server::Dispatcher). What is not I/O (the devices, the
 //! admin device, controls, polling, framing) is the core's
-//! [`ServerCore`](tango_core::server::adapter::ServerCore), shared with the async server;
+//! [`ServerCore`], shared with the async server;
 //! its futures complete at once for Coroutine devices and are driven with
-//! [`ready`](tango_core::server::adapter::ready).
+//! [`ready`].
 //!
 //! One coroutine accepts connections and one coroutine per connection at a time reads
 //! GIOP messages. A request that needs device code runs on the coroutine that read it,
