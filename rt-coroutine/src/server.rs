@@ -1,10 +1,8 @@
 //! A Tango device server in Coroutine green mode (PyTango's Gevent server) on `may`: the
-//! coroutine adapter of the core's
-//! [`Dispatcher`](tango_core::server::Dispatcher). What is not I/O (the devices, the
-//! admin device, controls, polling, framing) is the core's
-//! [`ServerCore`], shared with the async server;
-//! its futures complete at once for Coroutine devices and are driven with
-//! [`ready`].
+//! coroutine adapter of the core's [`Dispatcher`](tango_core::server::Dispatcher). What
+//! is not I/O (the devices, the admin device, controls, polling, framing) is the core's
+//! [`ServerCore`], shared with the async server; its futures complete at once for
+//! Coroutine devices and are driven with [`ready`].
 //!
 //! One coroutine accepts connections and one coroutine per connection at a time reads
 //! GIOP messages. A request that needs device code runs on the coroutine that read it,
