@@ -62,17 +62,23 @@ def sync_mode(name):
             loop_until(call, stop, lat)
             return NOW() - t0, lat
 
+        ready = threading.Barrier(depth + 1)
+
         def worker():
             mine = []
+            ready.wait()
             try:
-                loop_until(call, stop, mine)
+                loop_until(call, NOW() + int(secs * 1e9), mine)
             except Exception as e:  # reported below, the turn fails
                 errors.append(e)
             lat.extend(mine)  # list.extend is atomic under the GIL
 
+        # The clock starts once every thread runs: creating them is not measured.
         threads = [threading.Thread(target=worker) for _ in range(depth)]
         for t in threads:
             t.start()
+        ready.wait()
+        t0 = NOW()
         for t in threads:
             t.join()
         if errors:

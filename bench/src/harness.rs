@@ -21,7 +21,7 @@ use crate::{ClientKind, Op, Res, Runner, Sample, Stats};
 /// servers, 12 clients, 3 ops, 2 depths) takes about 5 minutes on a 2-core machine.
 pub const DEFAULT_SECONDS: f64 = 0.5;
 /// The longest turn; a measurement is split into `ceil(seconds / TURN)` turns.
-pub const TURN: Duration = Duration::from_millis(250);
+pub const TURN: Duration = Duration::from_millis(125);
 /// Warm-up of each (client, op) at the deepest depth, after connecting.
 pub const WARMUP: Duration = Duration::from_millis(100);
 /// The depths measured by default.
@@ -320,6 +320,7 @@ pub fn machine() -> String {
 /// writes the files. Returns the runs.
 pub fn run(o: &Options) -> Res<Vec<ServerRun>> {
     may::config().set_workers(crate::ours::MAY_WORKERS);
+    crate::servers::kill_leftovers();
     let needs_rust = o.servers.iter().any(|k| matches!(k, ServerKind::Rust(_)));
     let exes = Executables {
         // Built before any server runs, so the build does not load the measurement.

@@ -181,6 +181,7 @@ impl Server {
                 }
             }
         });
+        record(child.id());
         let mut server = Server { kind, child, port };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -263,7 +264,90 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        forget(self.child.id());
     }
+}
+
+/// Where the running servers' pids are noted (`PID STARTTIME OWNER_PID OWNER_STARTTIME`
+/// lines), so that a run that died without unwinding (a signal) leaves nothing behind: the
+/// next run kills them once their owner is gone.
+fn pid_file() -> PathBuf {
+    crate::target_dir().join("bench/servers.pids")
+}
+
+/// The start time of process `pid` (field 22 of `/proc/PID/stat`), to tell it from a
+/// later process that reuses the pid.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // A zombie (state Z) is dead, only not yet reaped.
+    (rest.first() != Some(&"Z"))
+        .then(|| rest.get(19).map(|s| (*s).to_owned()))
+        .flatten()
+}
+
+fn record(pid: u32) {
+    let me = std::process::id();
+    let (Some(start), Some(my_start)) = (start_time(pid), start_time(me)) else {
+        return;
+    };
+    let path = pid_file();
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str(&format!("{pid} {start} {me} {my_start}\n"));
+    let _ = std::fs::create_dir_all(path.parent().expect("has a parent"));
+    let _ = std::fs::write(&path, text);
+}
+
+fn forget(pid: u32) {
+    let path = pid_file();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| l.split_whitespace().next() != Some(&pid.to_string()))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let _ = std::fs::write(&path, kept);
+}
+
+/// Kills the servers that an earlier run started and left running (it died of a signal
+/// before it could stop them), and forgets them; a run still going keeps its servers.
+/// Returns how many were killed.
+pub fn kill_leftovers() -> usize {
+    let path = pid_file();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return 0;
+    };
+    let alive = |pid: &str, start: &str| {
+        pid.parse::<u32>()
+            .ok()
+            .and_then(start_time)
+            .is_some_and(|s| s == start)
+    };
+    let (mut killed, mut kept) = (0, String::new());
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [pid, start, owner, owner_start] = f[..] else {
+            continue;
+        };
+        if alive(owner, owner_start) {
+            kept.push_str(line);
+            kept.push('\n');
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if alive(pid, start) && String::from_utf8_lossy(&cmdline).contains(DEVICE) {
+            let status = Command::new("kill").args(["-9", pid]).status();
+            if status.is_ok_and(|s| s.success()) {
+                eprintln!("bench: killed server pid {pid} left running by an earlier run");
+                killed += 1;
+            }
+        }
+    }
+    let _ = std::fs::write(&path, kept);
+    killed
 }
 
 /// Our TangoTest binary: `$TANGO_RS_TANGOTEST` if set, else built now with
@@ -297,6 +381,14 @@ pub fn rust_tango_test() -> Res<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_times_tell_live_processes_from_gone_ones() {
+        let me = start_time(std::process::id()).expect("this process is alive");
+        assert_eq!(start_time(std::process::id()), Some(me));
+        // Past the kernel's pid_max: no such process.
+        assert_eq!(start_time(u32::MAX), None);
+    }
 
     #[test]
     fn server_lists_parse_in_run_order_with_aliases() {

@@ -1,5 +1,6 @@
 //! Samples (how long a turn took, each call's latency) and what they add up to.
 
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crate::Res;
@@ -94,17 +95,19 @@ pub fn sequential(dur: Duration, mut call: impl FnMut() -> Res<()>) -> Res<Sampl
     })
 }
 
-/// `depth` OS threads each calling `call` back to back until `dur` is up (a thread that
-/// started a call finishes it); one sample of all their calls.
+/// `depth` OS threads each calling `call` back to back for `dur` (a thread that started a
+/// call finishes it); one sample of all their calls. The clock starts once every thread
+/// is running, so creating them is not measured.
 pub fn threads(dur: Duration, depth: usize, call: impl Fn() -> Res<()> + Sync) -> Res<Sample> {
-    let t0 = Instant::now();
-    let stop = t0 + dur;
-    let per_thread: Vec<Res<Vec<u64>>> = std::thread::scope(|s| {
+    let ready = Barrier::new(depth + 1);
+    let (per_thread, t0): (Vec<Res<Vec<u64>>>, Instant) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..depth)
             .map(|_| {
                 s.spawn(|| -> Res<Vec<u64>> {
                     let mut lat = Vec::with_capacity(1 << 10);
+                    ready.wait();
                     let mut now = Instant::now();
+                    let stop = now + dur;
                     while now < stop {
                         call()?;
                         let t = Instant::now();
@@ -115,13 +118,16 @@ pub fn threads(dur: Duration, depth: usize, call: impl Fn() -> Res<()> + Sync) -
                 })
             })
             .collect();
-        handles
+        ready.wait();
+        let t0 = Instant::now();
+        let results = handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err("a calling thread panicked".into()))
             })
-            .collect()
+            .collect();
+        (results, t0)
     });
     let mut lat_ns = Vec::new();
     for r in per_thread {
