@@ -94,7 +94,7 @@ const GRACE: Duration = Duration::from_millis(100);
 /// the method was called. Nothing is sent until it is run:
 ///
 /// * [`wait`](Call::wait) (PyTango's `wait=True`): the result, as the synchronous call
-///   gives it (in Futures mode too: the call runs on the caller's thread);
+///   gives it (in Futures mode: submitted, then waited for);
 /// * [`submit`](Call::submit) (`wait=False`): a [`Pending`] handle at once;
 /// * `.await` (through [`IntoFuture`]): a future for any executor;
 /// * [`timeout`](Call::timeout) before any of them: the per-call override of the proxy's
@@ -190,8 +190,9 @@ impl<T: Send + 'static> Call<T> {
         self.operation
     }
 
-    /// Runs the call and returns its result (`wait=True`). Synchronous and Futures: on
-    /// this thread (the blocking transport; its timeout bounds the call).
+    /// Runs the call and returns its result (`wait=True`). Synchronous: on this thread.
+    /// Futures: submitted (queued, see [`Call::submit`]) and waited for with
+    /// [`Pending::result`], this thread reading the reply itself.
     /// Coroutine: on this thread or coroutine, which the may transport parks (only the
     /// coroutine, when called from one) while it waits. Asyncio: outside any async
     /// runtime, drives the call to completion with the runtime's `block_on` (see
@@ -201,9 +202,9 @@ impl<T: Send + 'static> Call<T> {
         match self.mode {
             Err(ref e) => Err(e.clone()),
             Ok(GreenMode::Synchronous) => self.run_here(),
-            // PyTango's wait=True: the synchronous result, so the synchronous way (no
-            // hand-off to another thread and back)
-            Ok(GreenMode::Futures) => self.run_here(),
+            // PyTango's wait=True: submitted and waited for, this thread reading the
+            // reply itself (no hand-off to another thread and back)
+            Ok(GreenMode::Futures) => self.submit_queued().result(),
             Ok(GreenMode::Coroutine) => self.wait_coroutine(),
             Ok(GreenMode::Asyncio) => self.wait_asyncio(),
         }

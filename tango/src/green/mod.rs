@@ -25,7 +25,7 @@
 //! | mode | `wait()` | `submit()` | `.await` |
 //! |---|---|---|---|
 //! | Synchronous | runs on the caller's thread | queued: written now, no thread per call | queued, waking the task |
-//! | Futures | runs on the caller's thread | queued: written now, no thread per call | queued, waking the task |
+//! | Futures | queued, the caller reading its reply | queued: written now, no thread per call | queued, waking the task |
 //! | Coroutine | on the caller's thread or may coroutine (only the coroutine is parked) | in a new may coroutine | in a may coroutine, waking the task |
 //! | Asyncio | `block_on` of the runtime (refused inside a tokio runtime) | a task of the runtime | the runtime's future |
 //!
