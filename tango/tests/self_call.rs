@@ -76,7 +76,8 @@ fn loop_class() -> DeviceClass {
     .command(Cmd::new("ReadFrom", |_: &mut Looper, _, name: String| {
         read_value(&name)
     }))
-    // the same through a green-mode proxy: Futures runs it on the worker pool
+    // the same through a green-mode proxy: Futures queues it on the shared connection
+    // (submitted from this thread, its reply read by whoever waits)
     .command(Cmd::new(
         "FuturesReadFrom",
         |_: &mut Looper, _, name: String| green_read_value(&name, GreenMode::Futures),

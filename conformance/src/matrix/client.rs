@@ -13,7 +13,7 @@
 //! | client | proxy mode | driven by |
 //! |---|---|---|
 //! | Synchronous | `GreenMode::Synchronous` | [`poll_once`] on the test thread (the future must never suspend) |
-//! | Futures | `GreenMode::Futures` | the same; the calls run on tango's worker pool |
+//! | Futures | `GreenMode::Futures` | the same; each call is queued on the shared connection (submit + result) |
 //! | Coroutine | `GreenMode::Coroutine` | [`poll_once`] inside one may coroutine (`tango_coroutine::spawn`), whose `.wait()`s park only the coroutine |
 //! | tokio | `GreenMode::Asyncio` | a current-thread `tokio::runtime::Runtime::block_on` |
 //! | async-std | `GreenMode::Asyncio` | `async_std::task::block_on` |
@@ -49,7 +49,8 @@ pub type CaseFuture<'a> = Pin<Box<dyn Future<Output = CaseResult> + 'a>>;
 pub enum OurClient {
     /// `GreenMode::Synchronous`: every call blocks the test thread.
     Synchronous,
-    /// `GreenMode::Futures`: calls run on tango's worker pool, the test thread waits.
+    /// `GreenMode::Futures`: calls are queued on the shared connection (submit, then
+    /// result), the test thread waits.
     Futures,
     /// `GreenMode::Coroutine`: the cell runs in a may coroutine.
     Coroutine,
