@@ -19,6 +19,7 @@
 
 mod async_transport;
 mod attribute;
+pub mod attribute_line;
 mod attribute_proxy;
 pub mod call_chain;
 mod error;
