@@ -7,16 +7,7 @@
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
-use tango_core::any::CommandData;
-use tango_core::idl::{DevSource, DevState};
-use tango_core::name::TangoName;
-use tango_core::value::{IntoCommandData, WriteValue};
-
-use crate::attribute::DeviceAttribute;
-use crate::error::Result;
-use crate::info::{AttributeInfo, AttributeInfoEx, CommandInfo, DeviceInfo};
 use crate::proxy_core::ProxyCore;
 use crate::transport::Connection;
 
@@ -54,194 +45,229 @@ pub struct DeviceProxy {
 }
 
 impl DeviceProxy {
-    /// Connects to a device: `tango://host:port/domain/family/member#dbase=no` (see
-    /// [`ProxyCore::connect`]), with the default 3 s timeout.
-    pub fn new(name: &str) -> Result<Self> {
-        Self::with_timeout(name, DEFAULT_TIMEOUT)
-    }
+    crate::blocking_proxy_methods!(run, Connection);
+}
 
-    /// Like [`DeviceProxy::new`], with the timeout of every call (the connection
-    /// handshake included) set from the start.
-    pub fn with_timeout(name: &str, timeout: Duration) -> Result<Self> {
-        Ok(DeviceProxy {
-            core: run(ProxyCore::connect(name, timeout))?,
-        })
-    }
+/// The methods of a blocking device proxy, written once for the Synchronous
+/// [`DeviceProxy`] (here) and `tango_coroutine::DeviceProxy`: each forwards to the
+/// [`ProxyCore`] in the proxy's `core` field, and those that talk to the device complete
+/// their future with `$run` (the blocking step of the green mode: `fn(impl Future<Output =
+/// T>) -> T`). Invoked inside `impl TheProxy { ... }`, whose struct is `{ core:
+/// ProxyCore<$transport> }`; the invoking crate also depends on `tango-core`, and has
+/// [`ProxyCore`] in scope for the generated doc links.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! blocking_proxy_methods {
+    ($run:path, $transport:ty) => {
+        /// Connects to a device: `tango://host:port/domain/family/member#dbase=no` (see
+        /// [`ProxyCore::connect`]), with the default 3 s timeout.
+        pub fn new(name: &str) -> $crate::Result<Self> {
+            Self::with_timeout(name, $crate::DEFAULT_TIMEOUT)
+        }
 
-    /// The async operations behind this proxy.
-    pub fn core(&self) -> &ProxyCore<Connection> {
-        &self.core
-    }
+        /// Like [`DeviceProxy::new`], with the timeout of every call (the connection
+        /// handshake included) set from the start.
+        pub fn with_timeout(name: &str, timeout: ::std::time::Duration) -> $crate::Result<Self> {
+            Ok(Self {
+                core: $run($crate::ProxyCore::connect(name, timeout))?,
+            })
+        }
 
-    /// The device name, `domain/family/member`, as given.
-    pub fn dev_name(&self) -> &str {
-        self.core.dev_name()
-    }
+        /// The async operations behind this proxy.
+        pub fn core(&self) -> &$crate::ProxyCore<$transport> {
+            &self.core
+        }
 
-    /// The full name, `tango://host:port/domain/family/member#dbase=no`.
-    pub fn name(&self) -> String {
-        self.core.name()
-    }
+        /// The device name, `domain/family/member`, as given.
+        pub fn dev_name(&self) -> &str {
+            self.core.dev_name()
+        }
 
-    /// The parsed name.
-    pub fn tango_name(&self) -> &TangoName {
-        self.core.tango_name()
-    }
+        /// The full name, `tango://host:port/domain/family/member#dbase=no`.
+        pub fn name(&self) -> String {
+            self.core.name()
+        }
 
-    /// The timeout of every call.
-    pub fn get_timeout_millis(&self) -> u64 {
-        self.core.get_timeout_millis()
-    }
+        /// The parsed name.
+        pub fn tango_name(&self) -> &::tango_core::name::TangoName {
+            self.core.tango_name()
+        }
 
-    /// Sets the timeout of every call (connect, send and receive together).
-    pub fn set_timeout_millis(&self, ms: u64) {
-        self.core.set_timeout_millis(ms)
-    }
+        /// The timeout of every call.
+        pub fn get_timeout_millis(&self) -> u64 {
+            self.core.get_timeout_millis()
+        }
 
-    /// Where reads come from (`CACHE_DEV` by default).
-    pub fn get_source(&self) -> DevSource {
-        self.core.get_source()
-    }
+        /// Sets the timeout of every call (connect, send and receive together).
+        pub fn set_timeout_millis(&self, ms: u64) {
+            self.core.set_timeout_millis(ms)
+        }
 
-    /// Sets where reads come from: the device (`DEV`), the polling cache (`CACHE`), or
-    /// the cache if the attribute is polled, else the device (`CACHE_DEV`).
-    pub fn set_source(&self, source: DevSource) {
-        self.core.set_source(source)
-    }
+        /// Where reads come from (`CACHE_DEV` by default).
+        pub fn get_source(&self) -> ::tango_core::idl::DevSource {
+            self.core.get_source()
+        }
 
-    /// The server's IDL version (6 for cppTango 10 / PyTango 10, 5 for cppTango 9.3).
-    pub fn get_idl_version(&self) -> Result<u32> {
-        run(self.core.get_idl_version())
-    }
+        /// Sets where reads come from: the device (`DEV`), the polling cache (`CACHE`), or
+        /// the cache if the attribute is polled, else the device (`CACHE_DEV`).
+        pub fn set_source(&self, source: ::tango_core::idl::DevSource) {
+            self.core.set_source(source)
+        }
 
-    /// The device state.
-    pub fn state(&self) -> Result<DevState> {
-        run(self.core.state())
-    }
+        /// The server's IDL version (6 for cppTango 10 / PyTango 10, 5 for cppTango 9.3).
+        pub fn get_idl_version(&self) -> $crate::Result<u32> {
+            $run(self.core.get_idl_version())
+        }
 
-    /// The device status text.
-    pub fn status(&self) -> Result<String> {
-        run(self.core.status())
-    }
+        /// The device state.
+        pub fn state(&self) -> $crate::Result<::tango_core::idl::DevState> {
+            $run(self.core.state())
+        }
 
-    /// Pings the device; returns the round-trip time.
-    pub fn ping(&self) -> Result<Duration> {
-        run(self.core.ping())
-    }
+        /// The device status text.
+        pub fn status(&self) -> $crate::Result<String> {
+            $run(self.core.status())
+        }
 
-    /// Class, server, host and versions of the device.
-    pub fn info(&self) -> Result<DeviceInfo> {
-        run(self.core.info())
-    }
+        /// Pings the device; returns the round-trip time.
+        pub fn ping(&self) -> $crate::Result<::std::time::Duration> {
+            $run(self.core.ping())
+        }
 
-    /// The name of the device's admin device (`dserver/<exec>/<instance>`).
-    pub fn adm_name(&self) -> Result<String> {
-        run(self.core.adm_name())
-    }
+        /// Class, server, host and versions of the device.
+        pub fn info(&self) -> $crate::Result<$crate::DeviceInfo> {
+            $run(self.core.info())
+        }
 
-    /// The device description.
-    pub fn description(&self) -> Result<String> {
-        run(self.core.description())
-    }
+        /// The name of the device's admin device (`dserver/<exec>/<instance>`).
+        pub fn adm_name(&self) -> $crate::Result<String> {
+            $run(self.core.adm_name())
+        }
 
-    /// The last `n` requests the device received, as cppTango's text lines.
-    pub fn black_box(&self, n: i32) -> Result<Vec<String>> {
-        run(self.core.black_box(n))
-    }
+        /// The device description.
+        pub fn description(&self) -> $crate::Result<String> {
+            $run(self.core.description())
+        }
 
-    /// Reads one attribute; a failed read is an error (with `API_AttributeFailed`).
-    pub fn read_attribute(&self, name: &str) -> Result<DeviceAttribute> {
-        run(self.core.read_attribute(name))
-    }
+        /// The last `n` requests the device received, as cppTango's text lines.
+        pub fn black_box(&self, n: i32) -> $crate::Result<Vec<String>> {
+            $run(self.core.black_box(n))
+        }
 
-    /// Reads several attributes in one request; failed ones have `has_failed()`.
-    pub fn read_attributes(&self, names: &[&str]) -> Result<Vec<DeviceAttribute>> {
-        run(self.core.read_attributes(names))
-    }
+        /// Reads one attribute; a failed read is an error (with `API_AttributeFailed`).
+        pub fn read_attribute(&self, name: &str) -> $crate::Result<$crate::DeviceAttribute> {
+            $run(self.core.read_attribute(name))
+        }
 
-    /// Writes one attribute, converted to its type.
-    pub fn write_attribute(&self, name: &str, value: impl Into<WriteValue>) -> Result<()> {
-        run(self.core.write_attribute(name, value))
-    }
+        /// Reads several attributes in one request; failed ones have `has_failed()`.
+        pub fn read_attributes(
+            &self,
+            names: &[&str],
+        ) -> $crate::Result<Vec<$crate::DeviceAttribute>> {
+            $run(self.core.read_attributes(names))
+        }
 
-    /// Writes several attributes in one request.
-    pub fn write_attributes(&self, values: Vec<(&str, WriteValue)>) -> Result<()> {
-        run(self.core.write_attributes(values))
-    }
+        /// Writes one attribute, converted to its type.
+        pub fn write_attribute(
+            &self,
+            name: &str,
+            value: impl Into<::tango_core::value::WriteValue>,
+        ) -> $crate::Result<()> {
+            $run(self.core.write_attribute(name, value))
+        }
 
-    /// Writes an attribute and reads it back in one request.
-    pub fn write_read_attribute(
-        &self,
-        name: &str,
-        value: impl Into<WriteValue>,
-    ) -> Result<DeviceAttribute> {
-        run(self.core.write_read_attribute(name, value))
-    }
+        /// Writes several attributes in one request.
+        pub fn write_attributes(
+            &self,
+            values: Vec<(&str, ::tango_core::value::WriteValue)>,
+        ) -> $crate::Result<()> {
+            $run(self.core.write_attributes(values))
+        }
 
-    /// Writes attributes, then reads `read_names`, in one request.
-    pub fn write_read_attributes(
-        &self,
-        values: Vec<(&str, WriteValue)>,
-        read_names: &[&str],
-    ) -> Result<Vec<DeviceAttribute>> {
-        run(self.core.write_read_attributes(values, read_names))
-    }
+        /// Writes an attribute and reads it back in one request.
+        pub fn write_read_attribute(
+            &self,
+            name: &str,
+            value: impl Into<::tango_core::value::WriteValue>,
+        ) -> $crate::Result<$crate::DeviceAttribute> {
+            $run(self.core.write_read_attribute(name, value))
+        }
 
-    /// Runs a command, the argument converted to its declared type (`()` for DevVoid).
-    pub fn command_inout(&self, command: &str, arg: impl IntoCommandData) -> Result<CommandData> {
-        run(self.core.command_inout(command, arg))
-    }
+        /// Writes attributes, then reads `read_names`, in one request.
+        pub fn write_read_attributes(
+            &self,
+            values: Vec<(&str, ::tango_core::value::WriteValue)>,
+            read_names: &[&str],
+        ) -> $crate::Result<Vec<$crate::DeviceAttribute>> {
+            $run(self.core.write_read_attributes(values, read_names))
+        }
 
-    /// A command's signature.
-    pub fn command_query(&self, command: &str) -> Result<CommandInfo> {
-        run(self.core.command_query(command))
-    }
+        /// Runs a command, the argument converted to its declared type (`()` for DevVoid).
+        pub fn command_inout(
+            &self,
+            command: &str,
+            arg: impl ::tango_core::value::IntoCommandData,
+        ) -> $crate::Result<::tango_core::any::CommandData> {
+            $run(self.core.command_inout(command, arg))
+        }
 
-    /// Every command's signature.
-    pub fn command_list_query(&self) -> Result<Vec<CommandInfo>> {
-        run(self.core.command_list_query())
-    }
+        /// A command's signature.
+        pub fn command_query(&self, command: &str) -> $crate::Result<$crate::CommandInfo> {
+            $run(self.core.command_query(command))
+        }
 
-    /// The names of the commands.
-    pub fn get_command_list(&self) -> Result<Vec<String>> {
-        run(self.core.get_command_list())
-    }
+        /// Every command's signature.
+        pub fn command_list_query(&self) -> $crate::Result<Vec<$crate::CommandInfo>> {
+            $run(self.core.command_list_query())
+        }
 
-    /// One attribute's configuration.
-    pub fn get_attribute_config(&self, name: &str) -> Result<AttributeInfoEx> {
-        run(self.core.get_attribute_config(name))
-    }
+        /// The names of the commands.
+        pub fn get_command_list(&self) -> $crate::Result<Vec<String>> {
+            $run(self.core.get_command_list())
+        }
 
-    /// Several attributes' configurations.
-    pub fn get_attribute_config_list(&self, names: &[&str]) -> Result<Vec<AttributeInfoEx>> {
-        run(self.core.get_attribute_config_list(names))
-    }
+        /// One attribute's configuration.
+        pub fn get_attribute_config(&self, name: &str) -> $crate::Result<$crate::AttributeInfoEx> {
+            $run(self.core.get_attribute_config(name))
+        }
 
-    /// Changes one attribute's configuration (the attribute `info.name` names): get it
-    /// with `get_attribute_config`, change fields, send it back. See
-    /// [`crate::ProxyCore::set_attribute_config`] for what the server keeps and the
-    /// errors it answers.
-    pub fn set_attribute_config(&self, info: &AttributeInfoEx) -> Result<()> {
-        run(self.core.set_attribute_config(info))
-    }
+        /// Several attributes' configurations.
+        pub fn get_attribute_config_list(
+            &self,
+            names: &[&str],
+        ) -> $crate::Result<Vec<$crate::AttributeInfoEx>> {
+            $run(self.core.get_attribute_config_list(names))
+        }
 
-    /// Changes several attributes' configurations in one request.
-    pub fn set_attribute_config_list(&self, infos: &[AttributeInfoEx]) -> Result<()> {
-        run(self.core.set_attribute_config_list(infos))
-    }
+        /// Changes one attribute's configuration (the attribute `info.name` names): get it
+        /// with `get_attribute_config`, change fields, send it back. See
+        /// [`ProxyCore::set_attribute_config`] for what the server keeps and the
+        /// errors it answers.
+        pub fn set_attribute_config(&self, info: &$crate::AttributeInfoEx) -> $crate::Result<()> {
+            $run(self.core.set_attribute_config(info))
+        }
 
-    /// Every attribute's full configuration.
-    pub fn attribute_list_query_ex(&self) -> Result<Vec<AttributeInfoEx>> {
-        run(self.core.attribute_list_query_ex())
-    }
+        /// Changes several attributes' configurations in one request.
+        pub fn set_attribute_config_list(
+            &self,
+            infos: &[$crate::AttributeInfoEx],
+        ) -> $crate::Result<()> {
+            $run(self.core.set_attribute_config_list(infos))
+        }
 
-    /// Every attribute's IDL 2 configuration.
-    pub fn attribute_list_query(&self) -> Result<Vec<AttributeInfo>> {
-        run(self.core.attribute_list_query())
-    }
+        /// Every attribute's full configuration.
+        pub fn attribute_list_query_ex(&self) -> $crate::Result<Vec<$crate::AttributeInfoEx>> {
+            $run(self.core.attribute_list_query_ex())
+        }
 
-    /// The names of the attributes.
-    pub fn get_attribute_list(&self) -> Result<Vec<String>> {
-        run(self.core.get_attribute_list())
-    }
+        /// Every attribute's IDL 2 configuration.
+        pub fn attribute_list_query(&self) -> $crate::Result<Vec<$crate::AttributeInfo>> {
+            $run(self.core.attribute_list_query())
+        }
+
+        /// The names of the attributes.
+        pub fn get_attribute_list(&self) -> $crate::Result<Vec<String>> {
+            $run(self.core.get_attribute_list())
+        }
+    };
 }
