@@ -1,191 +1,27 @@
 //! Failure handling of the async transport on tokio, against a scripted GIOP server in this
-//! process (no Tango peer needed): timeouts and late replies, cancellation by dropping a
+//! process (`tango_testkit::mock_server`, no Tango peer needed): timeouts and late replies, cancellation by dropping a
 //! call, `CloseConnection`, garbage, a server restart, nothing listening, and many calls
 //! in flight answered out of order on one connection.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tango_client::Transport;
-use tango_core::cdr::CdrWriter;
-use tango_core::giop::{self, FrameDecoder, ReplyHeader, ReplyStatus, Version};
+use tango_testkit::mock_server::{Action, MockServer};
 use tango_tokio::{Connection, DevState, DeviceProxy, Error};
 
-/// What the scripted server does with one request.
-enum Action {
-    /// Reply NO_EXCEPTION with this body, after a delay.
-    Reply(Duration, Box<dyn FnOnce(&mut CdrWriter) + Send>),
-    /// Send GIOP CloseConnection and close the socket.
-    CloseConnection,
-    /// Send bytes that are not GIOP.
-    Garbage,
-    /// Never answer.
-    Ignore,
-}
-
-/// `(operation, how many times this operation was seen before)` -> what to do.
-type Script = dyn Fn(&str, usize) -> Action + Send + Sync;
-
-struct MockServer {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-    /// Accepted sockets, to close them all in `stop`.
-    accepted: Arc<Mutex<Vec<TcpStream>>>,
-    stopped: Arc<AtomicBool>,
-}
-
-impl MockServer {
-    /// A Device_5 server on a free port answering `script` for every operation other than
-    /// `_is_a`.
-    fn start(script: impl Fn(&str, usize) -> Action + Send + Sync + 'static) -> MockServer {
-        Self::start_on(0, script)
-    }
-
-    fn start_on(
-        port: u16,
-        script: impl Fn(&str, usize) -> Action + Send + Sync + 'static,
-    ) -> MockServer {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let accepted = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
-        let stopped = Arc::new(AtomicBool::new(false));
-        let script: Arc<Script> = Arc::new(script);
-        let counts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
-        let (conns, acc, stop) = (connections.clone(), accepted.clone(), stopped.clone());
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    return; // drops the listener
-                }
-                let Ok(stream) = stream else { return };
-                conns.fetch_add(1, Ordering::SeqCst);
-                acc.lock().unwrap().push(stream.try_clone().unwrap());
-                let script = script.clone();
-                let counts = counts.clone();
-                thread::spawn(move || serve(stream, &*script, &counts));
-            }
-        });
-        MockServer {
-            port,
-            connections,
-            accepted,
-            stopped,
-        }
-    }
-
-    fn device(&self) -> String {
-        format!("tango://127.0.0.1:{}/test/mock/1#dbase=no", self.port)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-
-    /// The client side's shared connection to this server.
-    fn client_connection(&self) -> Arc<Connection> {
-        Connection::for_endpoint("127.0.0.1", self.port)
-    }
-
-    /// Stops listening and closes every accepted connection, as a server that exits.
-    fn stop(self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        // wake the accept loop so that it drops the listener
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        for s in self.accepted.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-        // wait until the port is free again
-        let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            assert!(t.elapsed() < Duration::from_secs(5), "listener still open");
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn reply(stream: &mut TcpStream, id: u32, body: impl FnOnce(&mut CdrWriter)) {
-    let bytes = giop::encode_reply(
-        Version::V1_0,
-        &ReplyHeader {
-            request_id: id,
-            status: ReplyStatus::NoException,
-            service_contexts: vec![],
-        },
-        body,
-    );
-    let _ = stream.write_all(&bytes);
-}
-
-fn serve(mut stream: TcpStream, script: &Script, counts: &Mutex<HashMap<String, usize>>) {
-    let mut framer = FrameDecoder::new();
-    let mut buf = [0u8; 4096];
-    let out = Arc::new(Mutex::new(stream.try_clone().unwrap()));
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        while let Ok(Some(msg)) = framer.next_message() {
-            let (header, mut args) = giop::decode_request(&msg).unwrap();
-            let id = header.request_id;
-            if header.operation == "_is_a" {
-                let repo = args.read_string().unwrap();
-                reply(&mut out.lock().unwrap(), id, |w| {
-                    w.write_bool(repo == "IDL:Tango/Device_5:1.0")
-                });
-                continue;
-            }
-            let seen = {
-                let mut c = counts.lock().unwrap();
-                let e = c.entry(header.operation.clone()).or_default();
-                *e += 1;
-                *e - 1
-            };
-            match script(&header.operation, seen) {
-                Action::Reply(delay, body) if delay.is_zero() => {
-                    reply(&mut out.lock().unwrap(), id, body)
-                }
-                Action::Reply(delay, body) => {
-                    let out = out.clone();
-                    thread::spawn(move || {
-                        thread::sleep(delay);
-                        reply(&mut out.lock().unwrap(), id, body);
-                    });
-                }
-                Action::CloseConnection => {
-                    let mut s = out.lock().unwrap();
-                    let _ = s.write_all(&giop::encode_close_connection(Version::V1_0));
-                    let _ = s.shutdown(Shutdown::Both);
-                    return;
-                }
-                Action::Garbage => {
-                    let _ = out
-                        .lock()
-                        .unwrap()
-                        .write_all(b"POIG\x01\x00\x01\x01\x00\x00\x00\x00");
-                }
-                Action::Ignore => {}
-            }
-        }
-    }
+/// The client side's shared connection to `server`.
+fn client_connection(server: &MockServer) -> Arc<Connection> {
+    Connection::for_endpoint("127.0.0.1", server.port())
 }
 
 fn state(s: DevState) -> Action {
-    Action::Reply(Duration::ZERO, Box::new(move |w| w.write_ulong(s as u32)))
+    Action::state(s)
 }
 
 fn late_state(after_ms: u64, s: DevState) -> Action {
-    Action::Reply(
-        Duration::from_millis(after_ms),
-        Box::new(move |w| w.write_ulong(s as u32)),
-    )
+    Action::state_after(Duration::from_millis(after_ms), s)
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -207,7 +43,7 @@ async fn a_timeout_abandons_the_request_and_keeps_the_connection() {
         waited >= Duration::from_millis(100) && waited < Duration::from_millis(300),
         "{waited:?}"
     );
-    let conn = server.client_connection();
+    let conn = client_connection(&server);
     assert_eq!(conn.in_flight(), 0);
     // the late FAULT reply arrives while we wait for these, and is dropped
     dev.set_timeout_millis(2000);
@@ -227,7 +63,7 @@ async fn dropping_a_pending_call_cancels_it_and_keeps_the_connection() {
         _ => state(DevState::On),
     });
     let dev = tango_tokio::connect(&server.device()).await.unwrap();
-    let conn = server.client_connection();
+    let conn = client_connection(&server);
     // our own, shorter deadline drops the call's future
     let t = Instant::now();
     let r = tokio::time::timeout(Duration::from_millis(100), dev.state()).await;
@@ -260,7 +96,7 @@ async fn close_connection_from_the_server_is_retried_on_a_new_connection() {
     let dev = tango_tokio::connect(&server.device()).await.unwrap();
     assert_eq!(dev.state().await.unwrap(), DevState::On);
     assert_eq!(server.connections(), 2);
-    assert_eq!(server.client_connection().connections_made(), 2);
+    assert_eq!(client_connection(&server).connections_made(), 2);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -310,10 +146,10 @@ async fn a_server_that_never_answers_times_out() {
 #[tokio::test(flavor = "current_thread")]
 async fn after_a_server_restart_the_next_call_reconnects() {
     let server = MockServer::start(|_, _| state(DevState::On));
-    let port = server.port;
+    let port = server.port();
     let dev = tango_tokio::connect(&server.device()).await.unwrap();
     assert_eq!(dev.state().await.unwrap(), DevState::On);
-    let conn = server.client_connection();
+    let conn = client_connection(&server);
     assert_eq!(conn.connections_made(), 1);
     server.stop();
     // the reader task sees the end of stream

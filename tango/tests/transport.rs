@@ -1,139 +1,16 @@
 //! Failure handling of the blocking transport, against a scripted GIOP server in this
-//! process (no Tango peer needed): timeouts, late replies, `CloseConnection`, garbage,
-//! servers that never answer, and sharing one connection between threads.
+//! process (`tango_testkit::mock_server`, no Tango peer needed): timeouts, late replies,
+//! `CloseConnection`, garbage, servers that never answer, and sharing one connection between
+//! threads.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tango::{DevState, DeviceProxy, Error};
-use tango_core::cdr::CdrWriter;
-use tango_core::giop::{self, FrameDecoder, ReplyHeader, ReplyStatus, Version};
-
-/// What the scripted server does with one request.
-enum Action {
-    /// Reply NO_EXCEPTION with this body, after a delay.
-    Reply(Duration, Box<dyn FnOnce(&mut CdrWriter) + Send>),
-    /// Send GIOP CloseConnection and close the socket.
-    CloseConnection,
-    /// Send bytes that are not GIOP.
-    Garbage,
-    /// Never answer.
-    Ignore,
-}
-
-/// `(operation, how many times this operation was seen before)` -> what to do.
-type Script = dyn Fn(&str, usize) -> Action + Send + Sync;
-
-struct MockServer {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-}
-
-impl MockServer {
-    /// A Device_5 server answering `script` for every operation other than `_is_a`.
-    fn start(script: impl Fn(&str, usize) -> Action + Send + Sync + 'static) -> MockServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let script: Arc<Script> = Arc::new(script);
-        let counts = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
-            String,
-            usize,
-        >::new()));
-        let conns = connections.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                conns.fetch_add(1, Ordering::SeqCst);
-                let script = script.clone();
-                let counts = counts.clone();
-                thread::spawn(move || serve(stream, &*script, &counts));
-            }
-        });
-        MockServer { port, connections }
-    }
-
-    fn device(&self) -> String {
-        format!("tango://127.0.0.1:{}/test/mock/1#dbase=no", self.port)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-fn reply(stream: &mut TcpStream, id: u32, body: impl FnOnce(&mut CdrWriter)) {
-    let bytes = giop::encode_reply(
-        Version::V1_0,
-        &ReplyHeader {
-            request_id: id,
-            status: ReplyStatus::NoException,
-            service_contexts: vec![],
-        },
-        body,
-    );
-    let _ = stream.write_all(&bytes);
-}
-
-fn serve(
-    mut stream: TcpStream,
-    script: &Script,
-    counts: &std::sync::Mutex<std::collections::HashMap<String, usize>>,
-) {
-    let mut framer = FrameDecoder::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        while let Ok(Some(msg)) = framer.next_message() {
-            let (header, mut args) = giop::decode_request(&msg).unwrap();
-            let id = header.request_id;
-            if header.operation == "_is_a" {
-                let repo = args.read_string().unwrap();
-                reply(&mut stream, id, |w| {
-                    w.write_bool(repo == "IDL:Tango/Device_5:1.0")
-                });
-                continue;
-            }
-            let seen = {
-                let mut c = counts.lock().unwrap();
-                let e = c.entry(header.operation.clone()).or_default();
-                *e += 1;
-                *e - 1
-            };
-            match script(&header.operation, seen) {
-                Action::Reply(delay, body) => {
-                    let mut s = stream.try_clone().unwrap();
-                    thread::spawn(move || {
-                        thread::sleep(delay);
-                        reply(&mut s, id, body);
-                    });
-                }
-                Action::CloseConnection => {
-                    let _ = stream.write_all(&giop::encode_close_connection(Version::V1_0));
-                    return;
-                }
-                Action::Garbage => {
-                    let _ = stream.write_all(b"POIG\x01\x00\x01\x01\x00\x00\x00\x00");
-                }
-                Action::Ignore => {}
-            }
-        }
-    }
-}
+use tango_testkit::mock_server::{Action, MockServer};
 
 fn state_on() -> Action {
-    Action::Reply(
-        Duration::ZERO,
-        Box::new(|w| w.write_ulong(DevState::On as u32)),
-    )
+    Action::state(DevState::On)
 }
 
 #[test]
@@ -201,11 +78,7 @@ fn a_server_that_never_answers_times_out() {
 
 #[test]
 fn nothing_listening_is_server_not_running() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tango_testkit::free_port();
     let dev = DeviceProxy::new(&format!("tango://127.0.0.1:{port}/a/b/c#dbase=no")).unwrap();
     let t = Instant::now();
     let err = dev.state().unwrap_err();

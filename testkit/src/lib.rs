@@ -23,6 +23,8 @@
 //! }
 //! ```
 
+pub mod mock_server;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
