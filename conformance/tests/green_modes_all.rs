@@ -6,10 +6,7 @@
 //! `TANGO_INTEROP=1`).
 
 use std::future::{Future, IntoFuture};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
@@ -17,99 +14,19 @@ use std::time::{Duration, Instant};
 
 use tango::green::{self, AttributeProxy, DeviceProxy, GreenMode};
 use tango::{DevState, Error};
-use tango_core::cdr::CdrWriter;
-use tango_core::giop::{self, FrameDecoder, ReplyHeader, ReplyStatus, Version};
+use tango_testkit::mock_server::{device_at, silent_server, Action, MockServer};
 
 const ASYNCIO: GreenMode = GreenMode::Asyncio;
 const COROUTINE: GreenMode = GreenMode::Coroutine;
 
 // ---------------------------------------------------------------------------------------
-// A Device_5 server answering every request with state ON after a delay, a silent server,
-// a minimal executor.
+// A Device_5 server answering every request with state ON after a delay, a silent server
+// (both from `tango_testkit::mock_server`), a minimal executor.
 
-struct MockServer {
-    port: u16,
-    requests: Arc<AtomicUsize>,
-}
-
-impl MockServer {
-    fn start(delay: Duration) -> MockServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let reqs = requests.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let reqs = reqs.clone();
-                thread::spawn(move || serve(stream, delay, &reqs));
-            }
-        });
-        MockServer { port, requests }
-    }
-
-    fn device(&self) -> String {
-        device_at(self.port)
-    }
-}
-
-fn device_at(port: u16) -> String {
-    format!("tango://127.0.0.1:{port}/test/mock/1#dbase=no")
-}
-
-fn reply(stream: &mut TcpStream, id: u32, body: impl FnOnce(&mut CdrWriter)) {
-    let bytes = giop::encode_reply(
-        Version::V1_0,
-        &ReplyHeader {
-            request_id: id,
-            status: ReplyStatus::NoException,
-            service_contexts: vec![],
-        },
-        body,
-    );
-    let _ = stream.write_all(&bytes);
-}
-
-fn serve(mut stream: TcpStream, delay: Duration, requests: &AtomicUsize) {
-    let mut framer = FrameDecoder::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        while let Ok(Some(msg)) = framer.next_message() {
-            let (header, mut args) = giop::decode_request(&msg).unwrap();
-            let id = header.request_id;
-            if header.operation == "_is_a" {
-                let repo = args.read_string().unwrap();
-                reply(&mut stream, id, |w| {
-                    w.write_bool(repo == "IDL:Tango/Device_5:1.0")
-                });
-                continue;
-            }
-            requests.fetch_add(1, Ordering::SeqCst);
-            let mut s = stream.try_clone().unwrap();
-            thread::spawn(move || {
-                thread::sleep(delay);
-                reply(&mut s, id, |w| w.write_ulong(DevState::On as u32));
-            });
-        }
-    }
-}
-
-/// A server that accepts connections and never says a word.
-fn silent_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming() {
-            held.push(s);
-        }
-    });
-    port
+/// A Device_5 server (`tango_testkit::mock_server`) answering every request with state ON
+/// after `delay`.
+fn mock_server(delay: Duration) -> MockServer {
+    MockServer::start(move |_, _| Action::state_after(delay, DevState::On))
 }
 
 struct ThreadWaker(thread::Thread);
@@ -179,12 +96,12 @@ async fn asyncio_case(server: &MockServer) {
     let pending = dev.state().submit();
     assert_eq!(pending.await.unwrap(), DevState::On);
     // many at once, on one connection
-    let before = server.requests.load(Ordering::SeqCst);
+    let before = server.requests();
     let pending: Vec<_> = (0..50).map(|_| dev.state().submit()).collect();
     for p in pending {
         assert_eq!(p.await.unwrap(), DevState::On);
     }
-    assert_eq!(server.requests.load(Ordering::SeqCst) - before, 50);
+    assert_eq!(server.requests() - before, 50);
     let attr = AttributeProxy::new_with_mode(&server.device().replace('#', "/attr#"), ASYNCIO)
         .await
         .unwrap();
@@ -231,7 +148,7 @@ fn refused_in_the_event_loop<T: std::fmt::Debug>(r: Result<T, Error>) {
 
 #[test]
 fn asyncio_on_tokio() {
-    let server = MockServer::start(Duration::ZERO);
+    let server = mock_server(Duration::ZERO);
     for rt in [tokio_current_thread(), tokio_multi_thread()] {
         rt.block_on(async {
             asyncio_case(&server).await;
@@ -248,7 +165,7 @@ fn asyncio_on_tokio() {
 
 #[test]
 fn asyncio_on_smol() {
-    let server = MockServer::start(Duration::ZERO);
+    let server = mock_server(Duration::ZERO);
     smol::block_on(async {
         asyncio_case(&server).await;
         asyncio_timeouts("smol").await;
@@ -260,7 +177,7 @@ fn asyncio_on_smol() {
 
 #[test]
 fn asyncio_on_async_std() {
-    let server = MockServer::start(Duration::ZERO);
+    let server = mock_server(Duration::ZERO);
     async_std::task::block_on(async {
         asyncio_case(&server).await;
         asyncio_timeouts("async-std").await;
@@ -269,7 +186,7 @@ fn asyncio_on_async_std() {
             .unwrap();
         refused_in_the_event_loop(dev.state().wait());
     });
-    let server2 = MockServer::start(Duration::ZERO);
+    let server2 = mock_server(Duration::ZERO);
     async_std::task::block_on(async_std::task::spawn(async move {
         asyncio_case(&server2).await;
     }));
@@ -277,7 +194,7 @@ fn asyncio_on_async_std() {
 
 #[test]
 fn asyncio_wait_and_submit_outside_any_runtime() {
-    let server = MockServer::start(Duration::ZERO);
+    let server = mock_server(Duration::ZERO);
     let dev = DeviceProxy::new_with_mode(&server.device(), ASYNCIO)
         .wait()
         .unwrap();
@@ -310,7 +227,7 @@ fn asyncio_wait_and_submit_outside_any_runtime() {
 fn asyncio_calls_do_not_block_the_runtime() {
     // 20 calls of 300 ms each on a single-threaded runtime overlap (one after the other
     // would take 6 s)
-    let server = MockServer::start(Duration::from_millis(300));
+    let server = mock_server(Duration::from_millis(300));
     tokio_current_thread().block_on(async {
         let dev = DeviceProxy::new_with_mode(&server.device(), ASYNCIO)
             .await
@@ -334,7 +251,7 @@ fn asyncio_calls_do_not_block_the_runtime() {
 
 #[test]
 fn coroutine_mode_from_threads_and_coroutines() {
-    let server = MockServer::start(Duration::ZERO);
+    let server = mock_server(Duration::ZERO);
     let dev = DeviceProxy::new_with_mode(&server.device(), COROUTINE)
         .wait()
         .unwrap();
@@ -361,7 +278,7 @@ fn coroutine_mode_from_threads_and_coroutines() {
 fn coroutine_calls_park_only_their_coroutine() {
     // 100 coroutines each waiting 300 ms for a reply overlap on may's few workers (one
     // after the other would take 30 s; the bound leaves room for a loaded machine)
-    let server = MockServer::start(Duration::from_millis(300));
+    let server = mock_server(Duration::from_millis(300));
     let dev = DeviceProxy::new_with_mode(&server.device(), COROUTINE)
         .wait()
         .unwrap();
@@ -437,7 +354,7 @@ fn coroutine_call_timeout_against_a_silent_server() {
 #[test]
 fn a_default_proxy_follows_the_global_mode_through_every_mode() {
     // the only test of this binary that changes the global mode
-    let server = MockServer::start(Duration::ZERO);
+    let server = mock_server(Duration::ZERO);
     green::set_green_mode(GreenMode::Synchronous);
     let dev = DeviceProxy::new(&server.device()).wait().unwrap();
     assert_eq!(dev.own_green_mode(), None);

@@ -1,38 +1,23 @@
-//! Failure handling of the coroutine transport, against servers in this process (no Tango
-//! peer needed): a server that never answers, nothing listening, late replies,
-//! `CloseConnection` and garbage. may runs ONE worker thread here, so a call that blocked
-//! the thread instead of parking its coroutine would stop every other coroutine.
+//! Failure handling of the coroutine transport, against servers in this process
+//! (`tango_testkit::mock_server`, no Tango peer needed): a server that never answers,
+//! nothing listening, late replies, `CloseConnection` and garbage. may runs ONE worker
+//! thread here, so a call that blocked the thread instead of parking its coroutine would
+//! stop every other coroutine.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tango_core::cdr::CdrWriter;
-use tango_core::giop::{self, FrameDecoder, ReplyHeader, ReplyStatus, Version};
 use tango_core::idl::DevState;
 use tango_coroutine::{spawn, DeviceProxy, Error};
+use tango_testkit::mock_server::{device_at, silent_server, Action, MockServer};
 
 fn one_worker() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         may::config().set_workers(1);
     });
-}
-
-/// A TCP server that accepts connections and never answers. Returns its device name.
-fn silent_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming() {
-            held.push(s);
-        }
-    });
-    format!("tango://127.0.0.1:{port}/test/silent/1#dbase=no")
 }
 
 /// A coroutine that counts until stopped, every 5 ms, on the worker thread. (may resumes
@@ -55,7 +40,7 @@ fn counter() -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
 #[test]
 fn a_silent_server_times_out_while_other_coroutines_run() {
     one_worker();
-    let name = silent_server();
+    let name = device_at(silent_server());
     let timeout = Duration::from_millis(400);
     // The handshake times out too; the proxy is made anyway, as cppTango does.
     let dev = DeviceProxy::with_timeout(&name, timeout).unwrap();
@@ -93,7 +78,7 @@ fn a_silent_server_times_out_while_other_coroutines_run() {
 fn a_silent_server_times_out_from_a_plain_thread() {
     one_worker();
     let timeout = Duration::from_millis(300);
-    let dev = DeviceProxy::with_timeout(&silent_server(), timeout).unwrap();
+    let dev = DeviceProxy::with_timeout(&device_at(silent_server()), timeout).unwrap();
     let start = Instant::now();
     let err = dev.ping().unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
@@ -118,90 +103,14 @@ fn nothing_listening_is_server_not_running() {
     assert!(matches!(err, Error::ServerNotRunning { .. }), "{err}");
 }
 
-/// What the scripted server does with one `state` request (the n-th, from 0).
-enum Action {
-    Reply(Duration),
-    CloseConnection,
-    Garbage,
-}
-
-/// A Device_5 server whose `state` requests follow `script`; counts connections.
-fn scripted_server(script: fn(usize) -> Action) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::new(AtomicUsize::new(0));
-    let conns = connections.clone();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            conns.fetch_add(1, Ordering::SeqCst);
-            let seen = seen.clone();
-            thread::spawn(move || serve(stream, script, &seen));
-        }
-    });
-    (
-        format!("tango://127.0.0.1:{port}/test/mock/1#dbase=no"),
-        connections,
-    )
-}
-
-fn reply(stream: &mut TcpStream, id: u32, body: impl FnOnce(&mut CdrWriter)) {
-    let header = ReplyHeader {
-        request_id: id,
-        status: ReplyStatus::NoException,
-        service_contexts: vec![],
-    };
-    let _ = stream.write_all(&giop::encode_reply(Version::V1_0, &header, body));
-}
-
-fn serve(mut stream: TcpStream, script: fn(usize) -> Action, seen: &AtomicUsize) {
-    let mut framer = FrameDecoder::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        while let Ok(Some(msg)) = framer.next_message() {
-            let (header, mut args) = giop::decode_request(&msg).unwrap();
-            let id = header.request_id;
-            if header.operation == "_is_a" {
-                let repo = args.read_string().unwrap();
-                reply(&mut stream, id, |w| {
-                    w.write_bool(repo == "IDL:Tango/Device_5:1.0")
-                });
-                continue;
-            }
-            match script(seen.fetch_add(1, Ordering::SeqCst)) {
-                Action::Reply(delay) => {
-                    let mut s = stream.try_clone().unwrap();
-                    thread::spawn(move || {
-                        thread::sleep(delay);
-                        reply(&mut s, id, |w| w.write_ulong(DevState::On as u32));
-                    });
-                }
-                Action::CloseConnection => {
-                    let _ = stream.write_all(&giop::encode_close_connection(Version::V1_0));
-                    return;
-                }
-                Action::Garbage => {
-                    let _ = stream.write_all(b"POIG\x01\x00\x01\x01\x00\x00\x00\x00");
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn a_timeout_abandons_the_request_and_keeps_the_connection() {
     one_worker();
-    let (name, connections) = scripted_server(|n| match n {
-        0 => Action::Reply(Duration::from_millis(600)),
-        _ => Action::Reply(Duration::ZERO),
+    let server = MockServer::start(|_, n| match n {
+        0 => Action::state_after(Duration::from_millis(600), DevState::On),
+        _ => Action::state(DevState::On),
     });
-    let dev = DeviceProxy::new(&name).unwrap();
+    let dev = DeviceProxy::new(&server.device()).unwrap();
     dev.set_timeout_millis(200);
     let d = dev.clone();
     let err = spawn(move || d.state()).get().unwrap_err();
@@ -212,43 +121,47 @@ fn a_timeout_abandons_the_request_and_keeps_the_connection() {
     let d = dev.clone();
     assert_eq!(spawn(move || d.state()).get().unwrap(), DevState::On);
     assert_eq!(dev.state().unwrap(), DevState::On);
-    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 }
 
 #[test]
 fn close_connection_is_retried_on_a_new_connection() {
     one_worker();
-    let (name, connections) = scripted_server(|n| match n {
+    let server = MockServer::start(|_, n| match n {
         0 => Action::CloseConnection,
-        _ => Action::Reply(Duration::ZERO),
+        _ => Action::state(DevState::On),
     });
-    let dev = DeviceProxy::new(&name).unwrap();
+    let dev = DeviceProxy::new(&server.device()).unwrap();
     assert_eq!(spawn(move || dev.state()).get().unwrap(), DevState::On);
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(server.connections(), 2);
 }
 
 #[test]
 fn garbage_fails_the_call_and_the_next_call_reconnects() {
     one_worker();
-    let (name, connections) = scripted_server(|n| match n {
+    let server = MockServer::start(|_, n| match n {
         0 => Action::Garbage,
-        _ => Action::Reply(Duration::ZERO),
+        _ => Action::state(DevState::On),
     });
-    let dev = DeviceProxy::new(&name).unwrap();
+    let dev = DeviceProxy::new(&server.device()).unwrap();
     let d = dev.clone();
     let err = spawn(move || d.state()).get().unwrap_err();
     assert!(matches!(err, Error::ConnectionLost { .. }), "{err}");
     assert_eq!(dev.state().unwrap(), DevState::On);
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(server.connections(), 2);
 }
 
 #[test]
 fn many_coroutines_waiting_on_one_slow_connection_all_get_their_reply() {
     one_worker();
     // replies come back in reverse order of the requests' delays
-    let (name, connections) =
-        scripted_server(|n| Action::Reply(Duration::from_millis((200 - (n % 200) as u64) / 4)));
-    let dev = DeviceProxy::new(&name).unwrap();
+    let server = MockServer::start(|_, n| {
+        Action::state_after(
+            Duration::from_millis((200 - (n % 200) as u64) / 4),
+            DevState::On,
+        )
+    });
+    let dev = DeviceProxy::new(&server.device()).unwrap();
     let pending: Vec<_> = (0..200)
         .map(|_| {
             let dev = dev.clone();
@@ -258,5 +171,5 @@ fn many_coroutines_waiting_on_one_slow_connection_all_get_their_reply() {
     for p in pending {
         assert_eq!(p.get().unwrap(), DevState::On);
     }
-    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 }

@@ -5,8 +5,7 @@
 //! C++ and Rust TangoTest servers (with `TANGO_INTEROP=1`) in Synchronous and Futures.
 
 use std::future::{Future, IntoFuture};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,8 +17,7 @@ use tango::green::{
     self, AttributeProxy, Call, CallFuture, DeviceProxy, GreenMode, Pending, ACCEPTED_GREEN_MODES,
 };
 use tango::{DevState, Error};
-use tango_core::cdr::CdrWriter;
-use tango_core::giop::{self, FrameDecoder, ReplyHeader, ReplyStatus, Version};
+use tango_testkit::mock_server::{device_at, silent_server, Action, MockServer};
 
 const SYNC: GreenMode = GreenMode::Synchronous;
 const FUTURES: GreenMode = GreenMode::Futures;
@@ -33,145 +31,16 @@ const ASYNCIO_ON: bool = cfg!(any(
 const COROUTINE_ON: bool = cfg!(feature = "coroutine");
 
 // ---------------------------------------------------------------------------------------
-// A scripted GIOP server (as in transport.rs) and a minimal executor.
-
-/// What the scripted server does with one request.
-enum Action {
-    /// Reply NO_EXCEPTION with this state, after a delay.
-    State(Duration, DevState),
-}
-
-type Script = dyn Fn(&str, usize) -> Action + Send + Sync;
-
-struct MockServer {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-    requests: Arc<AtomicUsize>,
-}
-
-impl MockServer {
-    /// A Device_5 server answering `script(operation, times seen before)` for every
-    /// operation other than `_is_a`.
-    fn start(script: impl Fn(&str, usize) -> Action + Send + Sync + 'static) -> MockServer {
-        Self::on(TcpListener::bind("127.0.0.1:0").unwrap(), script)
-    }
-
-    fn on(
-        listener: TcpListener,
-        script: impl Fn(&str, usize) -> Action + Send + Sync + 'static,
-    ) -> MockServer {
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let script: Arc<Script> = Arc::new(script);
-        let counts = Arc::new(Mutex::new(std::collections::HashMap::<String, usize>::new()));
-        let (conns, reqs) = (connections.clone(), requests.clone());
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                conns.fetch_add(1, Ordering::SeqCst);
-                let (script, counts, reqs) = (script.clone(), counts.clone(), reqs.clone());
-                thread::spawn(move || serve(stream, &*script, &counts, &reqs));
-            }
-        });
-        MockServer {
-            port,
-            connections,
-            requests,
-        }
-    }
-
-    fn device(&self) -> String {
-        device_at(self.port)
-    }
-}
-
-fn device_at(port: u16) -> String {
-    format!("tango://127.0.0.1:{port}/test/mock/1#dbase=no")
-}
-
-fn reply(stream: &mut TcpStream, id: u32, body: impl FnOnce(&mut CdrWriter)) {
-    let bytes = giop::encode_reply(
-        Version::V1_0,
-        &ReplyHeader {
-            request_id: id,
-            status: ReplyStatus::NoException,
-            service_contexts: vec![],
-        },
-        body,
-    );
-    let _ = stream.write_all(&bytes);
-}
-
-fn serve(
-    mut stream: TcpStream,
-    script: &Script,
-    counts: &Mutex<std::collections::HashMap<String, usize>>,
-    requests: &AtomicUsize,
-) {
-    let mut framer = FrameDecoder::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        while let Ok(Some(msg)) = framer.next_message() {
-            let (header, mut args) = giop::decode_request(&msg).unwrap();
-            let id = header.request_id;
-            if header.operation == "_is_a" {
-                let repo = args.read_string().unwrap();
-                reply(&mut stream, id, |w| {
-                    w.write_bool(repo == "IDL:Tango/Device_5:1.0")
-                });
-                continue;
-            }
-            requests.fetch_add(1, Ordering::SeqCst);
-            let seen = {
-                let mut c = counts.lock().unwrap();
-                let e = c.entry(header.operation.clone()).or_default();
-                *e += 1;
-                *e - 1
-            };
-            match script(&header.operation, seen) {
-                Action::State(delay, state) => {
-                    let mut s = stream.try_clone().unwrap();
-                    thread::spawn(move || {
-                        thread::sleep(delay);
-                        reply(&mut s, id, |w| w.write_ulong(state as u32));
-                    });
-                }
-            }
-        }
-    }
-}
+// The scripted GIOP server of `tango_testkit::mock_server` and a minimal executor.
 
 /// Answers every request at once: state ON (ping's empty reply reads fine as well).
 fn on() -> Action {
-    Action::State(Duration::ZERO, DevState::On)
-}
-
-/// A server that accepts connections and never says a word.
-fn silent_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming() {
-            held.push(s);
-        }
-    });
-    port
+    Action::state(DevState::On)
 }
 
 /// A port with nothing listening on it.
 fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    tango_testkit::free_port()
 }
 
 struct ThreadWaker(thread::Thread, AtomicUsize);
@@ -444,11 +313,7 @@ fn asyncio_without_its_feature_is_a_clear_error_everywhere() {
     check(not_supported(dev.state().wait()));
     check(not_supported(dev.state().submit().result()));
     check(not_supported(block_on(dev.state().into_future())));
-    assert_eq!(
-        server.requests.load(Ordering::SeqCst),
-        0,
-        "nothing was sent"
-    );
+    assert_eq!(server.requests(), 0, "nothing was sent");
 }
 
 #[cfg(not(feature = "coroutine"))]
@@ -466,11 +331,7 @@ fn coroutine_without_its_feature_is_a_clear_error_everywhere() {
     check(not_supported(dev.read_attribute("x").wait()));
     check(not_supported(dev.ping().submit().result()));
     check(not_supported(block_on(dev.status().into_future())));
-    assert_eq!(
-        server.requests.load(Ordering::SeqCst),
-        0,
-        "nothing was sent"
-    );
+    assert_eq!(server.requests(), 0, "nothing was sent");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -479,7 +340,7 @@ fn coroutine_without_its_feature_is_a_clear_error_everywhere() {
 #[test]
 fn submit_gives_a_handle_with_result_done_and_result_timeout() {
     let server = MockServer::start(|op, seen| match (op, seen) {
-        ("_get_state", 0) => Action::State(Duration::from_millis(300), DevState::Moving),
+        ("_get_state", 0) => Action::state_after(Duration::from_millis(300), DevState::Moving),
         _ => on(),
     });
     for mode in [FUTURES, SYNC] {
@@ -515,7 +376,8 @@ fn submit_gives_a_handle_with_result_done_and_result_timeout() {
 
 #[test]
 fn many_submitted_calls_run_at_once() {
-    let server = MockServer::start(|_, _| Action::State(Duration::from_millis(300), DevState::On));
+    let server =
+        MockServer::start(|_, _| Action::state_after(Duration::from_millis(300), DevState::On));
     let dev = connect(&server.device(), FUTURES);
     let t = Instant::now();
     let pending: Vec<_> = (0..8).map(|_| dev.state().submit()).collect();
@@ -532,7 +394,7 @@ fn many_submitted_calls_run_at_once() {
 #[test]
 fn cancel_and_drop_leave_the_connection_healthy() {
     let server = MockServer::start(|op, seen| match (op, seen) {
-        ("_get_state", 0 | 1) => Action::State(Duration::from_millis(300), DevState::Fault),
+        ("_get_state", 0 | 1) => Action::state_after(Duration::from_millis(300), DevState::Fault),
         _ => on(),
     });
     let dev = connect(&server.device(), FUTURES);
@@ -547,7 +409,7 @@ fn cancel_and_drop_leave_the_connection_healthy() {
     assert_eq!(dev.state().wait().unwrap(), DevState::On);
     thread::sleep(Duration::from_millis(400));
     assert_eq!(dev.state().wait().unwrap(), DevState::On);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 
     let done = dev.state().submit();
     while !done.done() {
@@ -555,7 +417,7 @@ fn cancel_and_drop_leave_the_connection_healthy() {
     }
     assert!(!done.cancel(), "nothing to cancel once completed");
     // the two cancelled calls had been sent: 5 requests in all
-    assert_eq!(server.requests.load(Ordering::SeqCst), 5);
+    assert_eq!(server.requests(), 5);
 }
 
 /// The blocking transport's shared connection to the mock server (the one the green
@@ -577,16 +439,16 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
 fn cancelling_a_submitted_call_abandons_its_request_at_once() {
     let server = MockServer::start(|op, seen| match (op, seen) {
         // the cancelled call of each mode (3 calls per mode)
-        ("_get_state", 0 | 3) => Action::State(Duration::from_millis(600), DevState::Fault),
+        ("_get_state", 0 | 3) => Action::state_after(Duration::from_millis(600), DevState::Fault),
         _ => on(),
     });
     for mode in [FUTURES, SYNC] {
         let dev = connect(&server.device(), mode);
-        let conn = shared_connection(server.port);
-        let sent = server.requests.load(Ordering::SeqCst);
+        let conn = shared_connection(server.port());
+        let sent = server.requests();
         let pending = dev.state().submit();
         eventually("the request reached the server", || {
-            server.requests.load(Ordering::SeqCst) == sent + 1
+            server.requests() == sent + 1
         });
         assert_eq!(conn.in_flight(), 1, "{mode}: the connection waits for it");
         assert!(pending.cancel());
@@ -598,17 +460,17 @@ fn cancelling_a_submitted_call_abandons_its_request_at_once() {
         assert_eq!(dev.state().submit().result().unwrap(), DevState::On);
         assert_eq!(conn.in_flight(), 0);
     }
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 }
 
 #[test]
 fn a_submitted_or_awaited_call_times_out_on_time_and_its_late_reply_is_dropped() {
     let server = MockServer::start(|op, seen| match (op, seen) {
-        ("_get_state", 0 | 1) => Action::State(Duration::from_millis(500), DevState::Fault),
+        ("_get_state", 0 | 1) => Action::state_after(Duration::from_millis(500), DevState::Fault),
         _ => on(),
     });
     let dev = connect(&server.device(), FUTURES);
-    let conn = shared_connection(server.port);
+    let conn = shared_connection(server.port());
     let short = Duration::from_millis(100);
 
     let t = Instant::now();
@@ -637,7 +499,7 @@ fn a_submitted_or_awaited_call_times_out_on_time_and_its_late_reply_is_dropped()
         assert_eq!(p.result().unwrap(), DevState::On);
     }
     assert_eq!(block_on(dev.state().into_future()).unwrap(), DevState::On);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 }
 
 #[test]
@@ -653,7 +515,7 @@ fn a_submitted_call_connects_without_blocking_the_caller() {
     let starter = thread::spawn(move || {
         thread::sleep(Duration::from_millis(200));
         MockServer::on(TcpListener::bind(("127.0.0.1", port)).unwrap(), |_, _| {
-            Action::State(Duration::from_millis(200), DevState::Alarm)
+            Action::state_after(Duration::from_millis(200), DevState::Alarm)
         })
     });
     let t = Instant::now();
@@ -676,7 +538,7 @@ fn a_submitted_call_connects_without_blocking_the_caller() {
         "submit does not wait"
     );
     assert_eq!(state.result().unwrap(), DevState::Alarm);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -729,7 +591,8 @@ fn a_call_timeout_against_a_silent_server() {
 
 #[test]
 fn the_call_timeout_overrides_the_proxy_timeout_both_ways() {
-    let server = MockServer::start(|_, _| Action::State(Duration::from_millis(250), DevState::On));
+    let server =
+        MockServer::start(|_, _| Action::state_after(Duration::from_millis(250), DevState::On));
     for mode in [SYNC, FUTURES] {
         let dev = connect(&server.device(), mode);
         dev.set_timeout_millis(100);
@@ -751,12 +614,12 @@ fn the_call_timeout_overrides_the_proxy_timeout_both_ways() {
 fn a_late_reply_after_a_call_timeout_does_not_disturb_the_next_call() {
     let server = MockServer::start(|op, seen| match (op, seen) {
         // the first call of each mode (3 calls per mode)
-        ("_get_state", 0 | 3) => Action::State(Duration::from_millis(400), DevState::Fault),
+        ("_get_state", 0 | 3) => Action::state_after(Duration::from_millis(400), DevState::Fault),
         _ => on(),
     });
     let short = Duration::from_millis(100);
     for mode in [SYNC, FUTURES] {
-        let connections = server.connections.load(Ordering::SeqCst);
+        let connections = server.connections();
         let dev = connect(&server.device(), mode);
         let t = Instant::now();
         assert_timeout(dev.state().timeout(short).wait(), short);
@@ -773,7 +636,7 @@ fn a_late_reply_after_a_call_timeout_does_not_disturb_the_next_call() {
         thread::sleep(Duration::from_millis(400));
         assert_eq!(dev.state().wait().unwrap(), DevState::On);
         // (the connection closes with its last proxy, at the end of each round)
-        assert_eq!(server.connections.load(Ordering::SeqCst), connections + 1);
+        assert_eq!(server.connections(), connections + 1);
     }
 }
 
@@ -800,7 +663,8 @@ fn await_works_from_a_minimal_executor() {
 
 #[test]
 fn awaiting_does_not_block_the_executor_thread() {
-    let server = MockServer::start(|_, _| Action::State(Duration::from_millis(300), DevState::On));
+    let server =
+        MockServer::start(|_, _| Action::state_after(Duration::from_millis(300), DevState::On));
     let dev = connect(&server.device(), SYNC);
     let wakes = Arc::new(ThreadWaker(thread::current(), AtomicUsize::new(0)));
     let waker = Waker::from(wakes.clone());
