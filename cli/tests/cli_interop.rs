@@ -336,14 +336,7 @@ fn stopped_server_exits_1_quickly() {
 #[test]
 fn silent_server_times_out_within_the_timeout() {
     // No Tango peer needed: a listener that accepts and never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let _keep = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for c in listener.incoming() {
-            held.push(c);
-        }
-    });
+    let port = tango_testkit::mock_server::silent_server();
     let dev = format!("tango://127.0.0.1:{port}/sys/tg_test/1#dbase=no");
     let t = Instant::now();
     let e = fails(&["--timeout", "300", "ping", &dev]);
