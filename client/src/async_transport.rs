@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::marker::PhantomData;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -389,39 +389,13 @@ impl<R: AsyncRuntime> AsyncConnection<R> {
         }
     }
 
+    /// Host names are resolved by the system resolver (blocking, once per connection).
     fn resolve(&self, site: &CallSite<'_>) -> Result<SocketAddr> {
-        if let Ok(ip) = self.host.parse::<IpAddr>() {
-            return Ok(SocketAddr::new(ip, self.port));
-        }
-        // Host names are resolved by the system resolver (blocking, once per connection).
-        (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| Error::CannotConnect {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-                detail: format!("cannot resolve host {:?}", self.host),
-            })
+        site.resolve(&self.host, self.port, &self.endpoint)
     }
 
     fn connect_error(&self, site: &CallSite<'_>, e: io::Error, operation: &str) -> Error {
-        match e.kind() {
-            io::ErrorKind::ConnectionRefused => Error::ServerNotRunning {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-            },
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout {
-                device: site.device.to_owned(),
-                operation: format!("connect for {operation}"),
-                after: site.timeout,
-            },
-            _ => Error::CannotConnect {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-                detail: e.to_string(),
-            },
-        }
+        site.connect_error(&self.endpoint, e, operation)
     }
 
     async fn call_async<O: Operation>(&self, site: CallSite<'_>, op: &O) -> Result<O::Output> {

@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -241,6 +241,49 @@ pub struct CallSite<'a> {
     pub timeout: Duration,
 }
 
+impl CallSite<'_> {
+    /// The address of `host:port` to connect to for this call: an IP literal needs no
+    /// lookup; a host name is resolved by the system resolver (which blocks the thread).
+    /// No address is [`Error::CannotConnect`] to `endpoint`.
+    pub fn resolve(&self, host: &str, port: u16, endpoint: &str) -> Result<SocketAddr> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| Error::CannotConnect {
+                device: self.device.to_owned(),
+                endpoint: endpoint.to_owned(),
+                detail: format!("cannot resolve host {host:?}"),
+            })
+    }
+
+    /// The error of this call when connecting to `endpoint` failed with `e`: refused is
+    /// [`Error::ServerNotRunning`], timed out [`Error::Timeout`] (after the call's whole
+    /// timeout, `operation` named as `connect for OPERATION`), anything else
+    /// [`Error::CannotConnect`]. The same for every transport.
+    pub fn connect_error(&self, endpoint: &str, e: io::Error, operation: &str) -> Error {
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused => Error::ServerNotRunning {
+                device: self.device.to_owned(),
+                endpoint: endpoint.to_owned(),
+            },
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout {
+                device: self.device.to_owned(),
+                operation: format!("connect for {operation}"),
+                after: self.timeout,
+            },
+            _ => Error::CannotConnect {
+                device: self.device.to_owned(),
+                endpoint: endpoint.to_owned(),
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
 /// How a proxy's requests reach a server: the blocking shared connection of this crate,
 /// or an async runtime's (the `rt-*` crates). [`crate::ProxyCore`] is written against
 /// this trait once.
@@ -309,34 +352,11 @@ impl Connection {
     }
 
     fn resolve(&self, site: &CallSite<'_>) -> Result<SocketAddr> {
-        (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| Error::CannotConnect {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-                detail: format!("cannot resolve host {:?}", self.host),
-            })
+        site.resolve(&self.host, self.port, &self.endpoint)
     }
 
     fn connect_error(&self, site: &CallSite<'_>, e: io::Error, operation: &str) -> Error {
-        match e.kind() {
-            io::ErrorKind::ConnectionRefused => Error::ServerNotRunning {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-            },
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout {
-                device: site.device.to_owned(),
-                operation: format!("connect for {operation}"),
-                after: site.timeout,
-            },
-            _ => Error::CannotConnect {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-                detail: e.to_string(),
-            },
-        }
+        site.connect_error(&self.endpoint, e, operation)
     }
 
     fn lost(&self, operation: &str, detail: impl Into<String>) -> Error {

@@ -35,7 +35,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -399,37 +399,11 @@ impl CoConnection {
     /// The address to connect to. An IP literal needs no lookup; a host name is resolved
     /// with the system resolver, which blocks the OS thread (may has no asynchronous DNS).
     fn resolve(&self, site: &CallSite<'_>) -> Result<SocketAddr> {
-        if let Ok(ip) = self.host.parse::<IpAddr>() {
-            return Ok(SocketAddr::new(ip, self.port));
-        }
-        (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| Error::CannotConnect {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-                detail: format!("cannot resolve host {:?}", self.host),
-            })
+        site.resolve(&self.host, self.port, &self.endpoint)
     }
 
     fn connect_error(&self, site: &CallSite<'_>, e: io::Error, operation: &str) -> Error {
-        match e.kind() {
-            io::ErrorKind::ConnectionRefused => Error::ServerNotRunning {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-            },
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout {
-                device: site.device.to_owned(),
-                operation: format!("connect for {operation}"),
-                after: site.timeout,
-            },
-            _ => Error::CannotConnect {
-                device: site.device.to_owned(),
-                endpoint: self.endpoint.clone(),
-                detail: e.to_string(),
-            },
-        }
+        site.connect_error(&self.endpoint, e, operation)
     }
 
     fn lost(&self, operation: &str, detail: impl Into<String>) -> Error {
