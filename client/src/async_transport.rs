@@ -419,11 +419,7 @@ impl<R: AsyncRuntime> AsyncConnection<R> {
         deadline: Instant,
     ) -> Result<Attempt<O::Output>> {
         let operation = op.name();
-        let timed_out = || Error::Timeout {
-            device: site.device.to_owned(),
-            operation: operation.to_owned(),
-            after: site.timeout,
-        };
+        let timed_out = || site.timed_out(operation);
         let (pending, reply) = {
             let link = self.open(site, operation, deadline).await?;
             let mut st = link.lock();

@@ -160,7 +160,9 @@ impl Error {
         Error::Type(msg.to_string())
     }
 
-    pub(crate) fn from_call(err: CallError, device: &str, endpoint: &str, operation: &str) -> Self {
+    /// The client error for a reply to `operation` on `device` (served at `endpoint`) that
+    /// carries an exception: the same mapping for every transport.
+    pub fn from_call(err: CallError, device: &str, endpoint: &str, operation: &str) -> Self {
         match err {
             CallError::DevFailed(df) => Error::DevFailed(df),
             CallError::MultiDevFailed(m) => Error::MultiDevFailed(m),

@@ -242,6 +242,15 @@ pub struct CallSite<'a> {
 }
 
 impl CallSite<'_> {
+    /// The error of this call when its whole timeout ran out during `operation`.
+    pub fn timed_out(&self, operation: &str) -> Error {
+        Error::Timeout {
+            device: self.device.to_owned(),
+            operation: operation.to_owned(),
+            after: self.timeout,
+        }
+    }
+
     /// The address of `host:port` to connect to for this call: an IP literal needs no
     /// lookup; a host name is resolved by the system resolver (which blocks the thread).
     /// No address is [`Error::CannotConnect`] to `endpoint`.
@@ -394,11 +403,7 @@ impl Connection {
         deadline: Instant,
     ) -> Result<Attempt<O::Output>> {
         let operation = op.name();
-        let timed_out = || Error::Timeout {
-            device: site.device.to_owned(),
-            operation: operation.to_owned(),
-            after: site.timeout,
-        };
+        let timed_out = || site.timed_out(operation);
         let mut st = self.lock();
         let idle = st.waiting.is_empty() && !st.reading;
         if idle

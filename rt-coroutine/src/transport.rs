@@ -46,7 +46,7 @@ use may::sync::mpsc::{self, Receiver, Sender};
 use may::sync::{Mutex, MutexGuard};
 
 use tango_client::{CallSite, Error, Result, Transport};
-use tango_core::client::{CallError, ClientConnection, Event, Reply, RequestId};
+use tango_core::client::{ClientConnection, Event, Reply, RequestId};
 use tango_core::giop::Version;
 use tango_core::ops::Operation;
 
@@ -330,36 +330,6 @@ enum Attempt<T> {
     Retry,
 }
 
-/// The client error for a reply that carries an exception (as `tango_client` maps it).
-fn call_error(err: CallError, device: &str, endpoint: &str, operation: &str) -> Error {
-    match err {
-        CallError::DevFailed(df) => Error::DevFailed(df),
-        CallError::MultiDevFailed(m) => Error::MultiDevFailed(m),
-        CallError::System(ex) if ex.name() == "OBJECT_NOT_EXIST" => Error::DeviceNotExported {
-            device: device.to_owned(),
-            endpoint: endpoint.to_owned(),
-        },
-        CallError::System(ex) => Error::Corba {
-            operation: operation.to_owned(),
-            exception: ex,
-        },
-        CallError::Decode(e) => Error::Marshal {
-            operation: operation.to_owned(),
-            detail: e.to_string(),
-        },
-        CallError::UnknownUserException(id) => Error::Marshal {
-            operation: operation.to_owned(),
-            detail: format!("unknown user exception {id}"),
-        },
-        CallError::LocationForward(ior) => Error::NotSupported(format!(
-            "{operation} on {device}: LOCATION_FORWARD to {ior}"
-        )),
-        CallError::NeedsAddressingMode => Error::NotSupported(format!(
-            "{operation} on {device}: server wants another GIOP addressing mode"
-        )),
-    }
-}
-
 impl CoConnection {
     /// The shared connection to `host:port`, created on first use.
     pub fn shared(host: &str, port: u16) -> Arc<CoConnection> {
@@ -438,11 +408,7 @@ impl CoConnection {
         deadline: Instant,
     ) -> Result<Attempt<O::Output>> {
         let operation = op.name();
-        let timed_out = || Error::Timeout {
-            device: site.device.to_owned(),
-            operation: operation.to_owned(),
-            after: site.timeout,
-        };
+        let timed_out = || site.timed_out(operation);
 
         // 1. A live connection (under the state lock, as the blocking transport does).
         let mut st = self.lock();
@@ -671,7 +637,7 @@ impl CoConnection {
             Delivery::Reply(reply) => Attempt::Done(
                 reply
                     .decode::<O>()
-                    .map_err(|e| call_error(e, site.device, &self.endpoint, operation)),
+                    .map_err(|e| Error::from_call(e, site.device, &self.endpoint, operation)),
             ),
             Delivery::Failed(detail) => Attempt::Done(Err(self.lost(operation, detail))),
             Delivery::Retry => Attempt::Retry,
