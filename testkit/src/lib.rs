@@ -1,4 +1,5 @@
-//! Test support for the interop tests of the workspace crates.
+//! Test support for the interop tests of the workspace crates (and, in [`mock_server`], a
+//! scripted GIOP server for the failure tests that need no peer).
 //!
 //! Interop tests talk to REAL Tango peers: Debian's C++ TangoTest 9.3.4 and a PyTango 10.3.1
 //! re-implementation of TangoTest (`peers/py_tangotest.py`). The project's test command
