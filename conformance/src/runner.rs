@@ -321,11 +321,12 @@ async fn serve_async_io<R: tango_client::AsyncRuntime>(
 }
 
 fn run_smol(exec: &str, classes: Vec<DeviceClass>, args: &ServerArgs) -> std::io::Result<()> {
-    // smol's global executor runs one thread unless told otherwise; device code adapted
-    // from synchronous code blocks it while it runs, so give it one per core.
+    // One executor thread, like an asyncio event loop (and PyTango's Asyncio server): with
+    // more, smol's executor hands every woken connection task from the thread that polls
+    // the reactor to another one (two or three context switches a request instead of one).
+    // Asyncio device code must not block; `SMOL_THREADS` overrides.
     if std::env::var_os("SMOL_THREADS").is_none() {
-        let n = std::thread::available_parallelism().map_or(4, |n| n.get().max(2));
-        std::env::set_var("SMOL_THREADS", n.to_string());
+        std::env::set_var("SMOL_THREADS", "1");
     }
     smol::block_on(serve_async_io::<tango_smol::Smol>(
         exec,
@@ -335,6 +336,11 @@ fn run_smol(exec: &str, classes: Vec<DeviceClass>, args: &ServerArgs) -> std::io
 }
 
 fn run_async_std(exec: &str, classes: Vec<DeviceClass>, args: &ServerArgs) -> std::io::Result<()> {
+    // One executor thread, as for smol above (async-std's executor is the same one);
+    // `ASYNC_STD_THREAD_COUNT` overrides.
+    if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
+        std::env::set_var("ASYNC_STD_THREAD_COUNT", "1");
+    }
     async_std::task::block_on(serve_async_io::<tango_async_std::AsyncStd>(
         exec,
         classes,
