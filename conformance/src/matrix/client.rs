@@ -5,8 +5,8 @@
 //! [`Call`] itself: it hands the call to [`Cx::call`], which runs it the way its client
 //! does: `.wait()` in the blocking modes (Synchronous, Futures, Coroutine) and `.await` in
 //! the Asyncio ones (tokio, async-std, smol). So the same case code exercises
-//! `Call::wait` on the caller's thread, on the worker pool and in a may coroutine, and
-//! `IntoFuture` on three executors.
+//! `Call::wait` on the caller's thread, queued on the shared connection and in a may
+//! coroutine, and `IntoFuture` on three executors.
 //!
 //! How each client drives a phase of a cell (its list of cases, as one future):
 //!
