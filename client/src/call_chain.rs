@@ -47,8 +47,9 @@ pub fn with_call_chain<R>(chain: CallChain, f: impl FnOnce() -> R) -> R {
 }
 
 /// The service context to attach to a request encoded now on this thread: `None` outside
-/// device code (the common case costs one thread-local read).
-pub(crate) fn current_context() -> Option<ServiceContext> {
+/// device code (the common case costs one thread-local read). Public for the transports of
+/// the runtime crates, which encode their requests themselves.
+pub fn current_context() -> Option<ServiceContext> {
     CURRENT
         .try_with(|c| {
             let c = c.borrow();

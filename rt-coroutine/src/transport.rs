@@ -437,7 +437,10 @@ impl CoConnection {
         let live = st.live.as_mut().expect("connected above");
         live.last_used = Instant::now();
         let generation = live.generation;
-        let (id, bytes) = live.proto.encode_request(site.object_key, op);
+        // The call chain of Synchronous device code running on this thread, if any (never
+        // set on may's worker threads: `tango::green` does not carry it into coroutines).
+        let chain = tango_client::call_chain::current_context();
+        let (id, bytes) = live.proto.encode_request_with(site.object_key, op, chain);
         live.outbox.extend_from_slice(&bytes);
         live.outbox_ids.push((id, live.outbox.len()));
         let (tx, rx) = mpsc::channel();

@@ -119,6 +119,11 @@ fn loop_class() -> DeviceClass {
         thread::sleep(Duration::from_millis(ms.into()));
         Ok::<(), DevFailed>(())
     }));
+    #[cfg(feature = "coroutine")]
+    let class = class.command(Cmd::new(
+        "CoroutineReadFrom",
+        |_: &mut Looper, _, name: String| green_read_value(&name, GreenMode::Coroutine),
+    ));
     #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
     let class = class.command(Cmd::new(
         "AsyncioReadFrom",
@@ -253,6 +258,21 @@ fn an_asyncio_proxy_in_device_code_carries_the_chain() {
     let (r, took) = timed(|| a.command_inout("AsyncioReadFrom", a_name.clone()));
     assert_refused_at_once(r, took, "AsyncioReadFrom itself");
     let got = a.command_inout("AsyncioReadFrom", b_name).unwrap();
+    assert_eq!(tango::extract::<f64>(got).unwrap(), 2.5);
+}
+
+/// Coroutine (with the `coroutine` feature): device code calling on the server's thread
+/// runs the call there, and the may transport attaches the chain too.
+#[cfg(feature = "coroutine")]
+#[test]
+fn a_coroutine_proxy_in_device_code_carries_the_chain() {
+    let server = start("coroutine", "test/loop/a,test/loop/b", None);
+    let a_name = server.device_name("test/loop/a");
+    let b_name = server.device_name("test/loop/b");
+    let a = client(&a_name);
+    let (r, took) = timed(|| a.command_inout("CoroutineReadFrom", a_name.clone()));
+    assert_refused_at_once(r, took, "CoroutineReadFrom itself");
+    let got = a.command_inout("CoroutineReadFrom", b_name).unwrap();
     assert_eq!(tango::extract::<f64>(got).unwrap(), 2.5);
 }
 

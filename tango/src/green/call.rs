@@ -410,7 +410,8 @@ impl<T: Send + 'static> Call<T> {
 
 /// `fut` polled with `chain` as its thread's call chain. Not on the may backend: a may
 /// coroutine parks inside one poll and another coroutine of the thread would see the
-/// chain (the may transport does not attach it; the monitor timeout still applies).
+/// chain. (A Coroutine-mode call made by device code runs on the caller's thread, where
+/// the may transport reads the chain itself when it encodes.)
 fn with_chain<T: Send + 'static>(
     chain: tango_client::call_chain::CallChain,
     ctx: Ctx,

@@ -26,8 +26,8 @@
 //! code, and so does calling *other* devices. A device whose code must call itself is
 //! served in Asyncio or Coroutine green mode, which have no lock.
 //!
-//! Calls made without the chain (from a thread the device code spawned, through the
-//! Coroutine-mode proxy, or by another client library) get the monitor timeout. A call
+//! Calls made without the chain (from a thread the device code spawned, from a may
+//! coroutine it spawned, or by another client library) get the monitor timeout. A call
 //! the code submits without waiting for it is refused too if it arrives while that code
 //! still runs (it is served normally once the code has returned).
 //!
