@@ -325,28 +325,7 @@ impl From<&AttributeInfoEx> for AttributeConfig5 {
 /// as for [`AttributeConfig5`]).
 impl From<&AttributeInfoEx> for AttributeConfig3 {
     fn from(i: &AttributeInfoEx) -> Self {
-        AttributeConfig3 {
-            name: i.name.clone(),
-            writable: i.writable,
-            data_format: i.data_format,
-            data_type: i.data_type.code(),
-            max_dim_x: i.max_dim_x,
-            max_dim_y: i.max_dim_y,
-            description: i.description.clone(),
-            label: i.label.clone(),
-            unit: i.unit.clone(),
-            standard_unit: i.standard_unit.clone(),
-            display_unit: i.display_unit.clone(),
-            format: i.format.clone(),
-            min_value: i.min_value.clone(),
-            max_value: i.max_value.clone(),
-            writable_attr_name: i.writable_attr_name.clone(),
-            level: i.disp_level,
-            att_alarm: i.alarms.clone(),
-            event_prop: i.events.clone(),
-            extensions: i.extensions.clone(),
-            sys_extensions: i.sys_extensions.clone(),
-        }
+        AttributeConfig3::from(AttributeConfig5::from(i))
     }
 }
 

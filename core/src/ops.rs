@@ -271,29 +271,7 @@ mod tests {
     }
 
     fn config_3() -> AttributeConfig3 {
-        let c = config_5();
-        AttributeConfig3 {
-            name: c.name,
-            writable: c.writable,
-            data_format: c.data_format,
-            data_type: c.data_type,
-            max_dim_x: c.max_dim_x,
-            max_dim_y: c.max_dim_y,
-            description: c.description,
-            label: c.label,
-            unit: c.unit,
-            standard_unit: c.standard_unit,
-            display_unit: c.display_unit,
-            format: c.format,
-            min_value: c.min_value,
-            max_value: c.max_value,
-            writable_attr_name: c.writable_attr_name,
-            level: c.level,
-            att_alarm: c.att_alarm,
-            event_prop: c.event_prop,
-            extensions: c.extensions,
-            sys_extensions: c.sys_extensions,
-        }
+        AttributeConfig3::from(config_5())
     }
 
     fn args_of<O: Operation>(op: &O) -> Vec<u8> {

@@ -258,3 +258,33 @@ crate::cdr_struct! {
         pub sys_extensions: Vec<String>,
     }
 }
+
+/// The IDL 3 form of an IDL 5 configuration, as IDL 3/4 operations carry it: the same
+/// fields without `memorized`, `mem_init`, `root_attr_name` and `enum_labels`, which
+/// `AttributeConfig_3` does not have.
+impl From<AttributeConfig5> for AttributeConfig3 {
+    fn from(c: AttributeConfig5) -> Self {
+        AttributeConfig3 {
+            name: c.name,
+            writable: c.writable,
+            data_format: c.data_format,
+            data_type: c.data_type,
+            max_dim_x: c.max_dim_x,
+            max_dim_y: c.max_dim_y,
+            description: c.description,
+            label: c.label,
+            unit: c.unit,
+            standard_unit: c.standard_unit,
+            display_unit: c.display_unit,
+            format: c.format,
+            min_value: c.min_value,
+            max_value: c.max_value,
+            writable_attr_name: c.writable_attr_name,
+            level: c.level,
+            att_alarm: c.att_alarm,
+            event_prop: c.event_prop,
+            extensions: c.extensions,
+            sys_extensions: c.sys_extensions,
+        }
+    }
+}

@@ -688,9 +688,10 @@ impl Dispatcher {
                     "get_attribute_config_2" => {
                         rq.ok(&configs.into_iter().map(cfg_2).collect::<Vec<_>>())
                     }
-                    "get_attribute_config_3" => {
-                        rq.ok(&configs.into_iter().map(cfg_3).collect::<Vec<_>>())
-                    }
+                    "get_attribute_config_3" => rq.ok(&configs
+                        .into_iter()
+                        .map(AttributeConfig3::from)
+                        .collect::<Vec<_>>()),
                     _ => rq.ok(&configs),
                 }
             }
@@ -1837,31 +1838,6 @@ fn cfg_2(c: AttributeConfig5) -> AttributeConfig2 {
         writable_attr_name: c.writable_attr_name,
         level: c.level,
         extensions: c.extensions,
-    }
-}
-
-fn cfg_3(c: AttributeConfig5) -> AttributeConfig3 {
-    AttributeConfig3 {
-        name: c.name,
-        writable: c.writable,
-        data_format: c.data_format,
-        data_type: c.data_type,
-        max_dim_x: c.max_dim_x,
-        max_dim_y: c.max_dim_y,
-        description: c.description,
-        label: c.label,
-        unit: c.unit,
-        standard_unit: c.standard_unit,
-        display_unit: c.display_unit,
-        format: c.format,
-        min_value: c.min_value,
-        max_value: c.max_value,
-        writable_attr_name: c.writable_attr_name,
-        level: c.level,
-        att_alarm: c.att_alarm,
-        event_prop: c.event_prop,
-        extensions: c.extensions,
-        sys_extensions: c.sys_extensions,
     }
 }
 
