@@ -317,6 +317,9 @@ pub mod minor {
     pub const OBJECT_NOT_EXIST_NO_MATCH: u32 = 0x4f4d_0001;
     /// `MARSHAL`: arguments ended early (`MARSHAL_PassEndOfMessage`).
     pub const MARSHAL_PASS_END_OF_MESSAGE: u32 = 0x4154_000a;
+    /// `BAD_PARAM`: a sequence index past its end (`BAD_PARAM_IndexOutOfRange`), what a
+    /// cppTango server answers to an empty `set_attribute_config*` list.
+    pub const BAD_PARAM_INDEX_OUT_OF_RANGE: u32 = 0x4154_0015;
 }
 
 const CORBA_PREFIX: &str = "IDL:omg.org/CORBA/";

@@ -1157,6 +1157,18 @@ fn attribute_config_round_trip() {
                 ident: ClntIdent::Cpp(1),
             },
         );
+        // an empty list is refused the way cppTango refuses it
+        let empty = c.call(
+            &mut s,
+            &SetAttributeConfig5 {
+                configs: vec![],
+                ident: ClntIdent::Cpp(1),
+            },
+        );
+        assert!(
+            matches!(&empty, Err(CallError::System(x)) if x.name() == "BAD_PARAM" && x.minor == 0x41540015),
+            "{empty:?}"
+        );
         let now = c
             .ok(
                 &mut s,

@@ -937,6 +937,11 @@ impl Dispatcher {
     }
 
     fn set_configs(&self, e: &Entry, rq: &Req<'_>, incoming: Vec<Incoming>) -> Step {
+        if incoming.is_empty() {
+            // cppTango reads the list's first element unchecked; omniORB's bound check
+            // turns that into BAD_PARAM, which clients of cppTango servers already see.
+            return rq.system("BAD_PARAM", minor::BAD_PARAM_INDEX_OUT_OF_RANGE);
+        }
         let info = e.info();
         for inc in incoming {
             let name = inc.name().to_owned();
