@@ -60,7 +60,7 @@ impl Default for Options {
 /// The `--help` text.
 pub fn usage() -> String {
     format!(
-        "usage: bench [--seconds S] [--servers LIST] [--clients LIST] [--ops LIST] \
+        "usage: throughput [--seconds S] [--servers LIST] [--clients LIST] [--ops LIST] \
          [--depths LIST] [--out DIR]\n\n\
          Measures every client against every server, one server at a time, and writes\n\
          DIR/bench.csv, DIR/bench.svg and DIR/bench.txt (DIR: target/bench).\n\n\
@@ -392,7 +392,7 @@ pub fn run(o: &Options) -> Res<Vec<ServerRun>> {
     Ok(runs)
 }
 
-/// The `bench` binary: parses `std::env::args`, runs, exits 1 on a fatal error (missed
+/// The harness binary (`throughput`, and `bench` of `tango-conformance`): parses `std::env::args`, runs, exits 1 on a fatal error (missed
 /// goals are not errors).
 pub fn main() {
     let opts = match parse_args(std::env::args().skip(1)) {

@@ -3,8 +3,9 @@
 //! peer, ours in every server green mode), one server at a time, with a bare-socket floor
 //! that sends the same request bytes.
 //!
-//! The binary is `bench` (`cargo run -p tango-bench --release --bin bench`, or the same
-//! through `tango-conformance`); [`harness::main`] is all it does. The parts:
+//! The binary is `throughput` (`cargo run -p tango-bench --release --bin throughput`, or
+//! the same as `bench` of `tango-conformance`); [`harness::main`] is all it does. The
+//! parts:
 //!
 //! * [`servers`]: the server processes (started on a free loopback port, killed on drop);
 //! * [`ours`], [`python`], [`rstango_client`], [`floor`]: the clients, each a [`Runner`];

@@ -1,5 +1,5 @@
 //! The throughput harness under the name the issue gives it (`bench` of the conformance
-//! crate); the same program as `cargo run -p tango-bench --release --bin bench`. See
+//! crate); the same program as `cargo run -p tango-bench --release --bin throughput`. See
 //! `docs/performance.md`.
 //!
 //! ```sh

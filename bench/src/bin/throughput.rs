@@ -3,7 +3,7 @@
 //! every server green mode), one server at a time. See `docs/performance.md`.
 //!
 //! ```sh
-//! cargo run -p tango-bench --release --bin bench -- --help
+//! cargo run -p tango-bench --release --bin throughput -- --help
 //! ```
 
 fn main() {
