@@ -51,6 +51,18 @@ NOT_APPLICABLE = {
     },
     "rust": {},
 }
+# Peer-to-peer flakes, reviewed: a case that fails with this error against this server
+# is run once more, and passes only if the second run passes (the JSON then says
+# "pass after retry: <first error>", which the matrix prints).  Only peer servers are
+# listed: a timeout from one of our servers is always a failure.
+RETRY_ONCE_ON = {
+    # Debian's C++ TangoTest 9.3.4 now and then leaves a PyTango 10.3.1 client's call
+    # unanswered past its 10 s timeout: once in CI (Gevent, read:string_image_ro),
+    # and 2 in 160 runs of four concurrent Gevent suites against one server.
+    "cpp": "TRANSIENT_CallTimedout",
+    "pytango": None,
+    "rust": None,
+}
 # Whether writable numeric scalars read back (value) what was written.  The C++
 # TangoTest returns a made-up read value (only w_value echoes); the PyTango peer and
 # the Rust TangoTest read back what was written (value and w_value), as the issue asks.
@@ -856,6 +868,15 @@ async def main_async(suite):
         cases = [c for c in cases if any(c[0].startswith(p) for p in args.only.split(","))]
     for name, factory in cases:
         status, why = await run_case(suite, name, factory)
+        flake = RETRY_ONCE_ON[suite.server]
+        if status == "fail" and flake and flake in why:
+            print(f"RETRY {name}: {why}", flush=True)
+            first = why
+            status, why = await run_case(suite, name, factory)
+            if status == "pass":
+                print(f"PASS {name} (after retry)", flush=True)
+                results[name] = f"pass after retry: {first}"
+                continue
         if status == "pass":
             print(f"PASS {name}", flush=True)
             results[name] = "pass"
@@ -886,7 +907,7 @@ def main():
         results = asyncio.run(main_async(suite))
     else:
         results = drive(main_async(suite))
-    passed = sum(1 for v in results.values() if v == "pass")
+    passed = sum(1 for v in results.values() if v.startswith("pass"))
     failed = sum(1 for v in results.values() if v.startswith("fail"))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -5,7 +5,9 @@
 //!
 //! The suite lists its own not-applicable cases; a case it reports not applicable that
 //! [`super::na::PYTANGO_SUITE`] does not list (e.g. one it skipped at run time) is a
-//! failure.
+//! failure. It also lists one reviewed peer-to-peer flake (`RETRY_ONCE_ON`: the C++
+//! TangoTest 9.3.4 now and then leaving a call unanswered past the 10 s timeout); such a
+//! case runs once more, and its pass is printed as a note naming the first error.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -141,6 +143,14 @@ fn try_run_suite(
             .as_str()
             .unwrap_or("fail: not a string in the suite's JSON");
         let verdict = if v == "pass" {
+            Verdict::Passed
+        } else if let Some(first) = v.strip_prefix("pass after retry: ") {
+            // The suite's reviewed peer flakes (RETRY_ONCE_ON): say so wherever it runs.
+            eprintln!(
+                "note: {mode} client against the {} server: {case} passed on its second \
+                 run; the first failed with: {first}",
+                target.server
+            );
             Verdict::Passed
         } else if v == "n/a" {
             if pytango_suite_not_applicable(family, &case) {
