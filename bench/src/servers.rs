@@ -368,7 +368,7 @@ pub fn rust_tango_test() -> Res<PathBuf> {
         Ok(s) if s.success() => Ok(exe),
         _ if exe.exists() => {
             eprintln!(
-                "bench: cargo build failed; using the existing {}",
+                "cargo build of our TangoTest failed; using the existing {}",
                 exe.display()
             );
             Ok(exe)

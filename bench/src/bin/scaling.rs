@@ -37,11 +37,13 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
+use tango_bench::servers::rust_tango_test;
+use tango_bench::target_dir;
 use tango_core::client::ClientConnection;
 use tango_core::giop::{
     decode_reply, decode_request, message_from_bytes, FrameDecoder, Message, MsgType, ReplyStatus,
@@ -760,44 +762,6 @@ fn check_fd_limit(max_conns: usize) -> Res<u64> {
         ));
     }
     Ok(limit)
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("bench/ has a parent")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from)
-}
-
-/// Our TangoTest binary: `$TANGO_RS_TANGOTEST` if set, else built now with cargo (a no-op
-/// when up to date), else an existing `target/release/TangoTest`.
-fn rust_tango_test() -> Res<PathBuf> {
-    if let Some(p) = std::env::var_os("TANGO_RS_TANGOTEST") {
-        return Ok(p.into());
-    }
-    let exe = target_dir().join("release/TangoTest");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "--release", "-p", "tango-conformance", "--bin"])
-        .arg("TangoTest")
-        .current_dir(repo_root())
-        .status();
-    match built {
-        Ok(s) if s.success() => Ok(exe),
-        _ if exe.exists() => {
-            eprintln!(
-                "scaling: cargo build failed; using the existing {}",
-                exe.display()
-            );
-            Ok(exe)
-        }
-        Ok(s) => Err(format!("cargo build of our TangoTest failed: {s}")),
-        Err(e) => Err(format!("cannot run cargo to build our TangoTest: {e}")),
-    }
 }
 
 // ---------------------------------------------------------------------------------------

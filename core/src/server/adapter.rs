@@ -357,19 +357,11 @@ impl<D: ?Sized + HostedDevice> ServerCore<D> {
 
     /// What the server listening on `addr` tells tools and clients.
     pub fn listening(&self, addr: SocketAddr) -> Listening {
-        let shown_host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            addr.ip().to_string()
-        };
-        let config = self.dispatcher.config();
-        Listening {
+        Listening::new(
             addr,
-            shown_host,
-            server: format!("{}/{}", config.exec_name, config.instance),
-            devices: self.slots.iter().map(|s| s.ctx.name().to_owned()).collect(),
-            admin: self.dispatcher.admin_name(),
-        }
+            &self.dispatcher,
+            self.slots.iter().map(|s| s.ctx.name().to_owned()).collect(),
+        )
     }
 
     fn slot(&self, id: DeviceId) -> Option<&Arc<Slot<D>>> {
@@ -581,6 +573,24 @@ pub struct Listening {
 }
 
 impl Listening {
+    /// What a server of `dispatcher` listening on `addr` with `devices` shows (every
+    /// server adapter, the Synchronous one included, builds its names here).
+    pub fn new(addr: SocketAddr, dispatcher: &Dispatcher, devices: Vec<String>) -> Listening {
+        let shown_host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            addr.ip().to_string()
+        };
+        let config = dispatcher.config();
+        Listening {
+            addr,
+            shown_host,
+            server: format!("{}/{}", config.exec_name, config.instance),
+            devices,
+            admin: dispatcher.admin_name(),
+        }
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -55,6 +55,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tango_core::device::{Call, DeviceClass, DeviceCtx, Outcome, SyncDevice};
 use tango_core::giop::FrameDecoder;
 use tango_core::idl::{DevFailed, TimeVal};
+use tango_core::server::adapter::Listening;
 use tango_core::server::admin::Control;
 use tango_core::server::call_chain::{CallChain, Link};
 use tango_core::server::polling::{poll_call, polled_value, PollRecord};
@@ -344,22 +345,8 @@ impl DeviceServer {
             add_slot(&shared, id, class.clone(), ctx).map_err(|e| other(e.to_string()))?;
             names.push(name.to_owned());
         }
-        let shown_host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            addr.ip().to_string()
-        };
-        println!(
-            "{}/{} listening on giop:tcp:{}:{}",
-            self.exec_name,
-            args.instance,
-            shown_host,
-            addr.port()
-        );
-        for n in &names {
-            println!("  device tango://{shown_host}:{}/{n}#dbase=no", addr.port());
-        }
-        println!("Ready to accept request");
+        let listening = Listening::new(addr, &shared.dispatcher, names);
+        print!("{}", listening.banner());
         let _ = io::stdout().flush();
 
         let accept = {
@@ -382,9 +369,7 @@ impl DeviceServer {
         };
         Ok(RunningServer {
             shared,
-            addr,
-            shown_host,
-            devices: names,
+            listening,
             threads: vec![accept, poller, watchdog],
         })
     }
@@ -874,17 +859,15 @@ fn polling_loop(shared: &Arc<Shared>) {
 /// A server running in this process.
 pub struct RunningServer {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    shown_host: String,
-    devices: Vec<String>,
+    listening: Listening,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningServer")
-            .field("addr", &self.addr)
-            .field("devices", &self.devices)
+            .field("addr", &self.listening.addr())
+            .field("devices", &self.listening.devices())
             .finish()
     }
 }
@@ -892,26 +875,22 @@ impl std::fmt::Debug for RunningServer {
 impl RunningServer {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.listening.port()
     }
 
     /// The devices it serves (not the admin device).
     pub fn devices(&self) -> &[String] {
-        &self.devices
+        self.listening.devices()
     }
 
     /// The name clients use for `device`: `tango://host:port/device#dbase=no`.
     pub fn device_name(&self, device: &str) -> String {
-        format!(
-            "tango://{}:{}/{device}#dbase=no",
-            self.shown_host,
-            self.port()
-        )
+        self.listening.device_name(device)
     }
 
     /// The admin device's client name.
     pub fn admin_device_name(&self) -> String {
-        self.device_name(&self.shared.dispatcher.admin_name())
+        self.listening.admin_device_name()
     }
 
     /// True once `Kill`, a signal or [`RunningServer::shutdown`] stopped it.
